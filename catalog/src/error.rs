@@ -1,0 +1,113 @@
+//! The one error type of the catalog crate.
+//!
+//! Each variant carries what a user needs to act on it: the name that was
+//! rejected and the rule, the column that failed validation, the root that
+//! could not be reached. The gateway maps these to SQLSTATEs and the Python
+//! SDK to exception classes; nothing here knows about either.
+
+use thiserror::Error;
+
+/// Result alias used throughout the catalog crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of catalog object a name refers to; used in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    Hive,
+    Box,
+    Frame,
+    Column,
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ObjectKind::Hive => "hive",
+            ObjectKind::Box => "box",
+            ObjectKind::Frame => "frame",
+            ObjectKind::Column => "column",
+        })
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// A hive, box, frame or column name breaks the naming rule.
+    #[error("invalid {kind} name {name:?}: {reason}")]
+    InvalidName {
+        kind: ObjectKind,
+        name: String,
+        reason: String,
+    },
+
+    #[error("{kind} {name} already exists")]
+    AlreadyExists { kind: ObjectKind, name: String },
+
+    #[error("{kind} {name} does not exist{hint}")]
+    NotFound {
+        kind: ObjectKind,
+        name: String,
+        /// Extra guidance, e.g. the names that do exist; starts with "; ".
+        hint: String,
+    },
+
+    /// A schema given to `create_frame` is malformed.
+    #[error("invalid frame schema: {0}")]
+    InvalidSchema(String),
+
+    /// Data offered to a frame does not fit its schema.
+    #[error("column {column:?}: {detail}")]
+    SchemaMismatch { column: String, detail: String },
+
+    /// The storage root URI cannot be understood.
+    #[error("invalid storage root {uri:?}: {reason}")]
+    InvalidRoot { uri: String, reason: String },
+
+    /// The storage root exists in principle but cannot be used
+    /// (missing bucket, wrong credentials, unreachable endpoint).
+    #[error("storage root {root} is not usable: {detail}")]
+    StorageUnavailable { root: String, detail: String },
+
+    /// An object-store operation failed.
+    #[error("storage error at {root}: {source}")]
+    Storage {
+        root: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// A Delta Lake operation on a frame failed.
+    #[error("frame {frame}: {source}")]
+    Delta {
+        frame: String,
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
+    },
+
+    /// The shared registry could not be committed after many conflicting writers.
+    #[error("registry update gave up after {attempts} conflicting attempts; try again")]
+    RegistryContention { attempts: usize },
+
+    /// A registry object in storage could not be parsed.
+    #[error("corrupt registry object {path}: {detail}")]
+    CorruptRegistry { path: String, detail: String },
+
+    #[error("arrow error: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+impl Error {
+    pub(crate) fn delta(frame: impl Into<String>, source: deltalake::DeltaTableError) -> Self {
+        Error::Delta {
+            frame: frame.into(),
+            source: Box::new(source),
+        }
+    }
+
+    pub(crate) fn mismatch(column: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::SchemaMismatch {
+            column: column.into(),
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! Frames: Delta Lake tables under `{root}/{hive}/{box}/{frame}/`.
+//!
+//! Writes are validated against the frame's declared schema before anything
+//! is written (DESIGN §9: one bad write must not poison a frame), then handed
+//! to delta-rs, which splits rows by partition value into Parquet cells and
+//! commits them in one Delta transaction with a conditional put. Concurrent
+//! appenders retry on conflict inside delta-rs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{new_null_array, Array, ArrayRef, RecordBatch};
+use arrow::compute::{cast_with_options, CastOptions};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
+use deltalake::delta_datafusion::DeltaScanNext;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::StructField;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use serde::Serialize;
+
+use crate::error::{Error, ObjectKind, Result};
+use crate::names;
+use crate::registry::{ColumnDef, FrameDef};
+use crate::root::StorageRoot;
+use crate::types::{is_safe_cast, ColumnType};
+
+/// Commit attempts before a writer gives up; appends never logically
+/// conflict, so this only bounds pathological contention.
+const MAX_COMMIT_RETRIES: usize = 200;
+
+/// A validated `hive.box.frame` name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FrameName {
+    pub hive: String,
+    pub boxname: String,
+    pub frame: String,
+}
+
+impl FrameName {
+    /// Validates and folds the three parts.
+    pub fn new(hive: &str, boxname: &str, frame: &str) -> Result<Self> {
+        Ok(FrameName {
+            hive: names::validate(ObjectKind::Hive, hive)?,
+            boxname: names::validate(ObjectKind::Box, boxname)?,
+            frame: names::validate(ObjectKind::Frame, frame)?,
+        })
+    }
+
+    fn segments(&self) -> [&str; 3] {
+        [&self.hive, &self.boxname, &self.frame]
+    }
+}
+
+impl std::fmt::Display for FrameName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.hive, self.boxname, self.frame)
+    }
+}
+
+/// How a write treats the frame's existing data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    Append,
+    Overwrite,
+}
+
+/// Options for a write.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// Drop incoming columns the frame does not have instead of failing.
+    pub drop_extra_columns: bool,
+}
+
+/// What a write did; the SDK returns this as a dict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WriteResult {
+    /// Parquet files (cells) added by the commit.
+    pub cells_written: u64,
+    pub rows_written: u64,
+    /// Bytes of the cells added.
+    pub bytes_written: u64,
+    /// The frame's Delta table version after the commit.
+    pub version: u64,
+    pub duration_ms: u64,
+}
+
+/// Size and shape of a frame at its newest version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FrameStats {
+    pub version: u64,
+    pub cells: u64,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Builds a frame definition from declared `(name, type)` pairs, checking
+/// names, types and partition columns.
+pub fn define(columns: &[(String, String)], partition_by: &[String]) -> Result<FrameDef> {
+    if columns.is_empty() {
+        return Err(Error::InvalidSchema(
+            "a frame needs at least one column".into(),
+        ));
+    }
+    let partitions: Vec<String> = partition_by
+        .iter()
+        .map(|p| names::validate(ObjectKind::Column, p))
+        .collect::<Result<_>>()?;
+    let mut defs: Vec<ColumnDef> = Vec::with_capacity(columns.len());
+    for (name, declared) in columns {
+        let name = names::validate(ObjectKind::Column, name)?;
+        if defs.iter().any(|c| c.name == name) {
+            return Err(Error::InvalidSchema(format!(
+                "column {name:?} is declared twice"
+            )));
+        }
+        let (declared, not_null) = match declared
+            .trim()
+            .to_ascii_lowercase()
+            .strip_suffix("not null")
+        {
+            Some(rest) => (rest.trim().to_string(), true),
+            None => (declared.clone(), false),
+        };
+        let ty = ColumnType::parse(&declared)?;
+        let nullable = !(not_null || partitions.contains(&name));
+        defs.push(ColumnDef {
+            name,
+            type_name: ty.name,
+            nullable,
+        });
+    }
+    for p in &partitions {
+        if !defs.iter().any(|c| &c.name == p) {
+            return Err(Error::InvalidSchema(format!(
+                "partition column {p:?} is not one of the frame's columns"
+            )));
+        }
+    }
+    if partitions.len() >= defs.len() {
+        return Err(Error::InvalidSchema(
+            "at least one column must not be a partition column".into(),
+        ));
+    }
+    Ok(FrameDef {
+        columns: defs,
+        partition_by: partitions,
+        created_at: chrono::Utc::now().to_rfc3339(),
+    })
+}
+
+/// The Arrow schema values are converted to before they are written.
+pub fn arrow_schema(def: &FrameDef) -> Result<SchemaRef> {
+    let fields = def
+        .columns
+        .iter()
+        .map(|c| {
+            Ok(Field::new(
+                &c.name,
+                ColumnType::parse(&c.type_name)?.arrow,
+                c.nullable,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Checks `batch` against the frame and returns it converted to the frame's
+/// storage schema. Errors name the column and say what to change.
+pub fn conform(
+    batch: &RecordBatch,
+    def: &FrameDef,
+    target: &SchemaRef,
+    opts: WriteOptions,
+) -> Result<RecordBatch> {
+    let incoming = batch.schema();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for (i, field) in incoming.fields().iter().enumerate() {
+        let folded = field.name().to_ascii_lowercase();
+        if by_name.insert(folded, i).is_some() {
+            return Err(Error::mismatch(
+                field.name(),
+                "appears more than once in the data (names are case-insensitive)",
+            ));
+        }
+    }
+    if !opts.drop_extra_columns {
+        if let Some(extra) = incoming.fields().iter().find(|f| {
+            target
+                .field_with_name(&f.name().to_ascii_lowercase())
+                .is_err()
+        }) {
+            return Err(Error::mismatch(
+                extra.name(),
+                format!(
+                    "is not a column of the frame (columns: {}); remove it or pass drop_extra_columns",
+                    def.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    let cast_options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
+    for (field, col) in target.fields().iter().zip(&def.columns) {
+        let array = match by_name.get(field.name()) {
+            Some(&i) => {
+                let source = batch.column(i);
+                if !is_safe_cast(source.data_type(), field.data_type()) {
+                    return Err(Error::mismatch(
+                        field.name(),
+                        format!(
+                            "has type {} but the frame declares {}; convert it first (only widening conversions happen automatically)",
+                            source.data_type(),
+                            col.type_name
+                        ),
+                    ));
+                }
+                if source.data_type() == field.data_type() {
+                    source.clone()
+                } else {
+                    cast_with_options(source, field.data_type(), &cast_options)
+                        .map_err(|e| Error::mismatch(field.name(), e.to_string()))?
+                }
+            }
+            None if field.is_nullable() => new_null_array(field.data_type(), batch.num_rows()),
+            None => {
+                return Err(Error::mismatch(
+                    field.name(),
+                    "is missing from the data and is not nullable",
+                ))
+            }
+        };
+        if !field.is_nullable() && array.null_count() > 0 {
+            let why = if def.partition_by.contains(field.name()) {
+                "is a partition column and contains nulls; partition values must not be null"
+            } else {
+                "is declared not null and contains nulls"
+            };
+            return Err(Error::mismatch(
+                field.name(),
+                format!("{why} ({} null rows)", array.null_count()),
+            ));
+        }
+        arrays.push(array);
+    }
+    Ok(RecordBatch::try_new(target.clone(), arrays)?)
+}
+
+/// Access to the Delta tables behind frames of one root.
+#[derive(Debug, Clone)]
+pub struct Frames {
+    root: StorageRoot,
+}
+
+impl Frames {
+    pub fn new(root: StorageRoot) -> Self {
+        Frames { root }
+    }
+
+    fn builder(&self, name: &FrameName) -> Result<DeltaTableBuilder> {
+        let url = self.root.dir_url(&name.segments());
+        Ok(DeltaTableBuilder::from_url(url)
+            .map_err(|e| Error::delta(name.to_string(), e))?
+            .with_storage_options(self.root.delta_options().clone()))
+    }
+
+    /// Creates the Delta table for a frame if it does not exist yet.
+    pub async fn create(&self, name: &FrameName, def: &FrameDef) -> Result<DeltaTable> {
+        let table = self
+            .builder(name)?
+            .build()
+            .map_err(|e| Error::delta(name.to_string(), e))?;
+        let mut columns = Vec::with_capacity(def.columns.len());
+        for c in &def.columns {
+            let ty = ColumnType::parse(&c.type_name)?;
+            columns.push(StructField::new(c.name.clone(), ty.delta()?, c.nullable));
+        }
+        let created = table
+            .create()
+            .with_table_name(name.frame.clone())
+            .with_columns(columns)
+            .with_partition_columns(def.partition_by.clone())
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(table) => Ok(table),
+            // Another node created it at the same moment: use theirs.
+            Err(_) => self.open(name).await,
+        }
+    }
+
+    /// Opens a frame's table at its newest version.
+    pub async fn open(&self, name: &FrameName) -> Result<DeltaTable> {
+        self.builder(name)?
+            .load()
+            .await
+            .map_err(|e| Error::delta(name.to_string(), e))
+    }
+
+    async fn open_or_create(&self, name: &FrameName, def: &FrameDef) -> Result<DeltaTable> {
+        match self.builder(name)?.load().await {
+            Ok(table) => Ok(table),
+            Err(DeltaTableError::NotATable(_)) => self.create(name, def).await,
+            Err(e) => Err(Error::delta(name.to_string(), e)),
+        }
+    }
+
+    /// A DataFusion table provider over the frame's newest version.
+    pub async fn provider(
+        &self,
+        name: &FrameName,
+        def: &FrameDef,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let table = self.open_or_create(name, def).await?;
+        let scan = DeltaScanNext::builder()
+            .with_log_store(table.log_store())
+            .build()
+            .await
+            .map_err(|e| Error::delta(name.to_string(), DeltaTableError::from(e)))?;
+        Ok(Arc::new(scan))
+    }
+
+    /// Validates and writes `batches` in one commit.
+    pub async fn write(
+        &self,
+        name: &FrameName,
+        def: &FrameDef,
+        batches: &[RecordBatch],
+        mode: WriteMode,
+        opts: WriteOptions,
+    ) -> Result<WriteResult> {
+        let started = Instant::now();
+        let target = arrow_schema(def)?;
+        let mut conformed = batches
+            .iter()
+            .map(|b| conform(b, def, &target, opts))
+            .collect::<Result<Vec<_>>>()?;
+        conformed.retain(|b| b.num_rows() > 0);
+        let rows: usize = conformed.iter().map(|b| b.num_rows()).sum();
+        let table = self.open_or_create(name, def).await?;
+        if conformed.is_empty() {
+            if mode == WriteMode::Append {
+                return Ok(WriteResult {
+                    version: table.version().unwrap_or(0),
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    ..Default::default()
+                });
+            }
+            conformed.push(RecordBatch::new_empty(target.clone()));
+        }
+        let save_mode = match mode {
+            WriteMode::Append => SaveMode::Append,
+            WriteMode::Overwrite => SaveMode::Overwrite,
+        };
+        let writer_id = uuid::Uuid::new_v4().to_string();
+        let props = CommitProperties::default()
+            .with_max_retries(MAX_COMMIT_RETRIES)
+            .with_metadata([(
+                "apiary.writer".to_string(),
+                serde_json::Value::from(writer_id),
+            )]);
+        let table = table
+            .write(conformed)
+            .with_save_mode(save_mode)
+            .with_commit_properties(props)
+            .await
+            .map_err(|e| Error::delta(name.to_string(), e))?;
+        let version = table.version().unwrap_or(0);
+        let (cells, bytes) = added_files(&table, version)
+            .await
+            .map_err(|e| Error::delta(name.to_string(), e))?;
+        Ok(WriteResult {
+            cells_written: cells,
+            rows_written: rows as u64,
+            bytes_written: bytes,
+            version,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Cells, rows and bytes of the frame's newest version.
+    pub async fn stats(&self, name: &FrameName, def: &FrameDef) -> Result<FrameStats> {
+        let table = self.open_or_create(name, def).await?;
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| Error::delta(name.to_string(), e))?;
+        let mut stats = FrameStats {
+            version: table.version().unwrap_or(0),
+            ..Default::default()
+        };
+        for file in snapshot.log_data().iter() {
+            stats.cells += 1;
+            stats.bytes += file.size().max(0) as u64;
+            stats.rows += file.num_records().unwrap_or(0) as u64;
+        }
+        Ok(stats)
+    }
+
+    /// Removes a frame's files (after it was dropped from the registry).
+    pub async fn delete(&self, name: &FrameName) -> Result<()> {
+        let dir = self.root.key(&name.segments().join("/"));
+        self.root.delete_dir(&dir).await
+    }
+}
+
+/// Counts the files a commit added and their bytes, by reading the commit
+/// entry itself (exact even when other writers committed around it).
+async fn added_files(table: &DeltaTable, version: u64) -> Result<(u64, u64), DeltaTableError> {
+    let Some(entry) = table.log_store().read_commit_entry(version).await? else {
+        return Ok((0, 0));
+    };
+    let mut cells = 0;
+    let mut bytes = 0;
+    for line in entry.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let action: serde_json::Value = serde_json::from_slice(line)
+            .map_err(|e| DeltaTableError::Generic(format!("unreadable commit {version}: {e}")))?;
+        if let Some(add) = action.get("add") {
+            cells += 1;
+            bytes += add.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
+        }
+    }
+    Ok((cells, bytes))
+}

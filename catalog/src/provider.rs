@@ -1,0 +1,117 @@
+//! The DataFusion view of a root: hive = catalog, box = schema, frame = table.
+//!
+//! Names are answered from the registry's cached snapshot (the engine
+//! refreshes it before each statement); a frame's table provider is opened at
+//! the frame's newest Delta version each time DataFusion asks for it, so every
+//! statement sees every commit made before it started.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::error::{DataFusionError, Result as DfResult};
+
+use crate::Catalog;
+
+/// All hives of a root, as DataFusion catalogs.
+#[derive(Debug)]
+pub struct HiveList {
+    catalog: Arc<Catalog>,
+}
+
+impl HiveList {
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        HiveList { catalog }
+    }
+}
+
+impl CatalogProviderList for HiveList {
+    /// Hives are created through the catalog (SDK or SQL), never registered ad hoc.
+    fn register_catalog(
+        &self,
+        _name: String,
+        _catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
+        None
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        self.catalog.snapshot().hives.keys().cloned().collect()
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        self.catalog.snapshot().hives.contains_key(name).then(|| {
+            Arc::new(Hive {
+                catalog: self.catalog.clone(),
+                hive: name.to_string(),
+            }) as _
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Hive {
+    catalog: Arc<Catalog>,
+    hive: String,
+}
+
+impl CatalogProvider for Hive {
+    fn schema_names(&self) -> Vec<String> {
+        let snap = self.catalog.snapshot();
+        snap.hive(&self.hive)
+            .map(|h| h.boxes.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let snap = self.catalog.snapshot();
+        snap.boxdef(&self.hive, name).ok().map(|_| {
+            Arc::new(BoxSchema {
+                catalog: self.catalog.clone(),
+                hive: self.hive.clone(),
+                boxname: name.to_string(),
+            }) as _
+        })
+    }
+}
+
+#[derive(Debug)]
+struct BoxSchema {
+    catalog: Arc<Catalog>,
+    hive: String,
+    boxname: String,
+}
+
+#[async_trait]
+impl SchemaProvider for BoxSchema {
+    fn table_names(&self) -> Vec<String> {
+        let snap = self.catalog.snapshot();
+        snap.boxdef(&self.hive, &self.boxname)
+            .map(|b| b.frames.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let snap = self.catalog.snapshot();
+        let Ok(def) = snap.frame(&self.hive, &self.boxname, name) else {
+            return Ok(None);
+        };
+        let frame = crate::FrameName {
+            hive: self.hive.clone(),
+            boxname: self.boxname.clone(),
+            frame: name.to_string(),
+        };
+        let provider = self
+            .catalog
+            .frames()
+            .provider(&frame, def)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Some(provider))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        let snap = self.catalog.snapshot();
+        snap.frame(&self.hive, &self.boxname, name).is_ok()
+    }
+}

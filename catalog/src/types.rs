@@ -1,0 +1,175 @@
+//! Column type names used in frame schemas (the SDK's `create_frame` dict and
+//! the registry) and their Arrow and Delta Lake equivalents.
+//!
+//! Delta Lake has no unsigned integers and stores timestamps as UTC
+//! microseconds, so a few declared types are stored in a wider physical type:
+//! `uint8`→int16, `uint16`→int32, `uint32`→int64, `uint64`→decimal(20,0),
+//! `timestamp`→timestamp(µs, UTC). The declared name is kept in the registry.
+
+use arrow::datatypes::{DataType, TimeUnit};
+use deltalake::kernel::DataType as DeltaType;
+
+use crate::error::{Error, Result};
+
+/// A parsed column type: the name as declared plus its storage types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnType {
+    /// Canonical spelling, e.g. `int64`, `utf8`, `decimal(10,2)`.
+    pub name: String,
+    /// The Arrow type values are converted to before they are written.
+    pub arrow: DataType,
+}
+
+/// The type names accepted, for error messages.
+pub const TYPE_NAMES: &str = "int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, utf8 (string), bool (boolean), date32 (date), timestamp, binary, decimal(p,s)";
+
+impl ColumnType {
+    /// Parses a declared type name (case-insensitive, surrounding space ignored).
+    pub fn parse(declared: &str) -> Result<Self> {
+        let lowered = declared.trim().to_ascii_lowercase();
+        let (name, arrow) = match lowered.as_str() {
+            "int8" | "tinyint" => ("int8", DataType::Int8),
+            "int16" | "smallint" => ("int16", DataType::Int16),
+            "int32" | "int" | "integer" => ("int32", DataType::Int32),
+            "int64" | "bigint" | "long" => ("int64", DataType::Int64),
+            "uint8" => ("uint8", DataType::Int16),
+            "uint16" => ("uint16", DataType::Int32),
+            "uint32" => ("uint32", DataType::Int64),
+            "uint64" => ("uint64", DataType::Decimal128(20, 0)),
+            "float32" | "float" | "real" => ("float32", DataType::Float32),
+            "float64" | "double" => ("float64", DataType::Float64),
+            "utf8" | "string" | "text" | "varchar" => ("utf8", DataType::Utf8),
+            "bool" | "boolean" => ("bool", DataType::Boolean),
+            "date32" | "date" => ("date32", DataType::Date32),
+            "timestamp" | "timestamp[us]" => (
+                "timestamp",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            ),
+            "binary" | "bytes" => ("binary", DataType::Binary),
+            other => return parse_decimal(other, declared),
+        };
+        Ok(ColumnType {
+            name: name.to_string(),
+            arrow,
+        })
+    }
+
+    /// The Delta Lake type this column is stored as.
+    pub fn delta(&self) -> Result<DeltaType> {
+        Ok(match &self.arrow {
+            DataType::Int8 => DeltaType::BYTE,
+            DataType::Int16 => DeltaType::SHORT,
+            DataType::Int32 => DeltaType::INTEGER,
+            DataType::Int64 => DeltaType::LONG,
+            DataType::Float32 => DeltaType::FLOAT,
+            DataType::Float64 => DeltaType::DOUBLE,
+            DataType::Utf8 => DeltaType::STRING,
+            DataType::Boolean => DeltaType::BOOLEAN,
+            DataType::Date32 => DeltaType::DATE,
+            DataType::Timestamp(_, _) => DeltaType::TIMESTAMP,
+            DataType::Binary => DeltaType::BINARY,
+            DataType::Decimal128(p, s) => DeltaType::decimal(*p, *s as u8)
+                .map_err(|e| Error::InvalidSchema(format!("{}: {e}", self.name)))?,
+            other => {
+                return Err(Error::InvalidSchema(format!(
+                    "type {other} has no Delta Lake equivalent"
+                )))
+            }
+        })
+    }
+}
+
+fn parse_decimal(lowered: &str, declared: &str) -> Result<ColumnType> {
+    let unknown = || {
+        Error::InvalidSchema(format!(
+            "unknown type {declared:?}; use one of {TYPE_NAMES}"
+        ))
+    };
+    let inner = lowered
+        .strip_prefix("decimal(")
+        .or_else(|| lowered.strip_prefix("numeric("))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .ok_or_else(unknown)?;
+    let (p, s) = inner.split_once(',').ok_or_else(unknown)?;
+    let precision: u8 = p.trim().parse().map_err(|_| unknown())?;
+    let scale: i8 = s.trim().parse().map_err(|_| unknown())?;
+    if !(1..=38).contains(&precision) || scale < 0 || scale as u8 > precision {
+        return Err(Error::InvalidSchema(format!(
+            "decimal({precision},{scale}) is out of range: precision must be 1..=38 and 0 <= scale <= precision"
+        )));
+    }
+    Ok(ColumnType {
+        name: format!("decimal({precision},{scale})"),
+        arrow: DataType::Decimal128(precision, scale),
+    })
+}
+
+/// Whether a value of type `from` may be written into a column of type `to`
+/// without losing information (widening casts, string/binary encodings,
+/// dictionary-encoded values, timestamps of any unit or zone).
+pub fn is_safe_cast(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    if from == to {
+        return true;
+    }
+    if let Dictionary(_, value) = from {
+        return is_safe_cast(value, to);
+    }
+    match (from, to) {
+        (Null, _) => true,
+        (Int8, Int16 | Int32 | Int64 | Float32 | Float64) => true,
+        (Int16, Int32 | Int64 | Float32 | Float64) => true,
+        (Int32, Int64 | Float64) => true,
+        (UInt8, Int16 | Int32 | Int64 | Float32 | Float64) => true,
+        (UInt16, Int32 | Int64 | Float32 | Float64) => true,
+        (UInt32, Int64 | Float64) => true,
+        (UInt8 | UInt16 | UInt32 | UInt64, Decimal128(p, 0)) => *p >= 20,
+        (Int8 | Int16 | Int32 | Int64, Decimal128(p, s)) => (*p as i16 - *s as i16) >= 19,
+        (Float32, Float64) => true,
+        (Decimal128(p1, s1), Decimal128(p2, s2)) => {
+            s2 >= s1 && (p2 - *s2 as u8) >= (p1 - *s1 as u8)
+        }
+        (LargeUtf8 | Utf8View, Utf8) => true,
+        (LargeBinary | BinaryView | FixedSizeBinary(_), Binary) => true,
+        (Timestamp(_, _), Timestamp(TimeUnit::Microsecond, _)) => true,
+        (Date64, Date32) => false,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tutorial_types_parse() {
+        assert_eq!(ColumnType::parse("int64").unwrap().arrow, DataType::Int64);
+        assert_eq!(ColumnType::parse("UTF8").unwrap().name, "utf8");
+        assert_eq!(ColumnType::parse("string").unwrap().name, "utf8");
+        assert_eq!(
+            ColumnType::parse("decimal(10, 2)").unwrap().arrow,
+            DataType::Decimal128(10, 2)
+        );
+    }
+
+    #[test]
+    fn unknown_types_list_the_accepted_ones() {
+        let err = ColumnType::parse("varchar2").unwrap_err().to_string();
+        assert!(
+            err.contains("int64") && err.contains("decimal(p,s)"),
+            "{err}"
+        );
+        assert!(ColumnType::parse("decimal(40,2)").is_err());
+        assert!(ColumnType::parse("decimal(5,6)").is_err());
+    }
+
+    #[test]
+    fn only_widening_casts_are_safe() {
+        assert!(is_safe_cast(&DataType::Int32, &DataType::Int64));
+        assert!(is_safe_cast(&DataType::LargeUtf8, &DataType::Utf8));
+        assert!(!is_safe_cast(&DataType::Int64, &DataType::Int32));
+        assert!(!is_safe_cast(&DataType::Utf8, &DataType::Int64));
+        assert!(!is_safe_cast(&DataType::Float64, &DataType::Int64));
+        assert!(!is_safe_cast(&DataType::Int64, &DataType::Float64));
+    }
+}

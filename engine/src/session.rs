@@ -1,0 +1,263 @@
+//! The Session API: one client's view of a root, with a current hive and box.
+//!
+//! `Session::sql` is the single entry point for SQL from every edge (Python
+//! SDK, CLI, and later the Postgres gateway). Apiary's own commands
+//! ([`crate::command`]) are answered here from the catalog; everything else is
+//! planned and run by DataFusion over [`apiary_catalog::provider::HiveList`].
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use apiary_catalog::provider::HiveList;
+use apiary_catalog::{names, Catalog, ObjectKind, DEFAULT_BOX, DEFAULT_HIVE};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::command::{self, Command};
+use crate::error::{EngineError, Result};
+
+/// A statement's result: its schema and all of its rows.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    fn single(batch: RecordBatch) -> Self {
+        QueryResult {
+            schema: batch.schema(),
+            batches: vec![batch],
+        }
+    }
+}
+
+/// One client's SQL session over a node's catalog.
+#[derive(Clone)]
+pub struct Session {
+    catalog: Arc<Catalog>,
+    ctx: SessionContext,
+    /// Statements running on this node, shared with the node for colony load.
+    running: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("root", &self.catalog.root().url().as_str())
+            .finish()
+    }
+}
+
+/// Counts a statement as running for as long as it lives.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn start(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Running(counter.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Session {
+    /// A session on `catalog` whose queries use `target_partitions` threads
+    /// of parallelism and share `runtime` (memory pool, disk manager).
+    pub fn new(
+        catalog: Arc<Catalog>,
+        runtime: Arc<RuntimeEnv>,
+        target_partitions: usize,
+        running: Arc<AtomicUsize>,
+    ) -> Self {
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(DEFAULT_HIVE, DEFAULT_BOX)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true)
+            .with_target_partitions(target_partitions.max(1));
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_catalog_list(Arc::new(HiveList::new(catalog.clone())))
+            .build();
+        Session {
+            catalog,
+            ctx: SessionContext::new_with_state(state),
+            running,
+        }
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The current hive and box, which unqualified names resolve against.
+    pub fn current(&self) -> (String, String) {
+        let state = self.ctx.state_ref();
+        let state = state.read();
+        let opts = &state.config().options().catalog;
+        (opts.default_catalog.clone(), opts.default_schema.clone())
+    }
+
+    fn set_current(&self, hive: &str, boxname: &str) {
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let opts = &mut state.config_mut().options_mut().catalog;
+        opts.default_catalog = hive.to_string();
+        opts.default_schema = boxname.to_string();
+    }
+
+    /// Runs one SQL statement and returns all of its rows.
+    pub async fn sql(&self, query: &str) -> Result<QueryResult> {
+        let _running = Running::start(&self.running);
+        self.catalog.refresh().await?;
+        if let Some(command) = command::parse(query)? {
+            return self.run_command(command).await;
+        }
+        let plan = self.ctx.state().create_logical_plan(query).await?;
+        check_supported(&plan)?;
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        Ok(QueryResult { schema, batches })
+    }
+
+    async fn run_command(&self, command: Command) -> Result<QueryResult> {
+        let (cur_hive, cur_box) = self.current();
+        match command {
+            Command::UseHive(hive) => {
+                let hive = names::validate(ObjectKind::Hive, &hive)?;
+                let snap = self.catalog.snapshot();
+                let h = snap.hive(&hive)?;
+                let boxname = if h.boxes.contains_key(DEFAULT_BOX) {
+                    DEFAULT_BOX.to_string()
+                } else {
+                    h.boxes.keys().next().cloned().unwrap_or_default()
+                };
+                self.set_current(&hive, &boxname);
+                Ok(message(&format!("using hive {hive}, box {boxname}")))
+            }
+            Command::UseBox { hive, boxname } => {
+                let hive = names::validate(ObjectKind::Hive, &hive.unwrap_or(cur_hive))?;
+                let boxname = names::validate(ObjectKind::Box, &boxname)?;
+                self.catalog.snapshot().boxdef(&hive, &boxname)?;
+                self.set_current(&hive, &boxname);
+                Ok(message(&format!("using hive {hive}, box {boxname}")))
+            }
+            Command::ShowHives => Ok(names_table("hive", self.catalog.list_hives().await?)),
+            Command::ShowBoxes { hive } => {
+                let hive = hive.unwrap_or(cur_hive);
+                Ok(names_table("box", self.catalog.list_boxes(&hive).await?))
+            }
+            Command::ShowFrames { hive, boxname } => {
+                let hive = hive.unwrap_or(cur_hive);
+                let boxname = boxname.unwrap_or(cur_box);
+                Ok(names_table(
+                    "frame",
+                    self.catalog.list_frames(&hive, &boxname).await?,
+                ))
+            }
+            Command::Describe(parts) => {
+                let (hive, boxname, frame) = match parts.as_slice() {
+                    [f] => (cur_hive, cur_box, f.clone()),
+                    [b, f] => (cur_hive, b.clone(), f.clone()),
+                    [h, b, f] => (h.clone(), b.clone(), f.clone()),
+                    _ => unreachable!("the parser allows one to three parts"),
+                };
+                self.describe(&hive, &boxname, &frame).await
+            }
+        }
+    }
+
+    /// One row per column: name, declared type, nullability, whether it is a
+    /// partition column, and the frame's cells/rows/bytes.
+    async fn describe(&self, hive: &str, boxname: &str, frame: &str) -> Result<QueryResult> {
+        let (name, def) = self.catalog.frame(hive, boxname, frame).await?;
+        let stats = self.catalog.frames().stats(&name, &def).await?;
+        let n = def.columns.len();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("column_name", DataType::Utf8, false),
+            Field::new("data_type", DataType::Utf8, false),
+            Field::new("nullable", DataType::Boolean, false),
+            Field::new("partition_key", DataType::Boolean, false),
+            Field::new("cells", DataType::UInt64, false),
+            Field::new("rows", DataType::UInt64, false),
+            Field::new("bytes", DataType::UInt64, false),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                def.columns.iter().map(|c| &c.name),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                def.columns.iter().map(|c| &c.type_name),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                def.columns.iter().map(|c| Some(c.nullable)),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                def.columns
+                    .iter()
+                    .map(|c| Some(def.partition_by.contains(&c.name))),
+            )),
+            Arc::new(UInt64Array::from(vec![stats.cells; n])),
+            Arc::new(UInt64Array::from(vec![stats.rows; n])),
+            Arc::new(UInt64Array::from(vec![stats.bytes; n])),
+        ];
+        Ok(QueryResult::single(RecordBatch::try_new(schema, columns)?))
+    }
+}
+
+/// Rejects plans that would change data outside Apiary's validated write
+/// path, or that DataFusion would only apply to an in-memory table.
+fn check_supported(plan: &LogicalPlan) -> Result<()> {
+    let unsupported = |statement: &str, hint: &str| {
+        Err(EngineError::Unsupported {
+            statement: statement.to_string(),
+            hint: hint.to_string(),
+        })
+    };
+    match plan {
+        LogicalPlan::Ddl(ddl) => unsupported(
+            ddl.name(),
+            "create hives, boxes and frames with create_hive / create_box / create_frame in the Python SDK (SQL DDL arrives with the Postgres gateway)",
+        ),
+        LogicalPlan::Dml(dml) => unsupported(
+            &format!("{} {}", dml.op, dml.table_name),
+            "write data with write_to_frame / overwrite_frame in the Python SDK (SQL INSERT/DELETE/UPDATE arrive with the Postgres gateway)",
+        ),
+        LogicalPlan::Copy(_) => unsupported(
+            "COPY",
+            "write data with write_to_frame, or read query results with sql()",
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn names_table(column: &str, names: Vec<String>) -> QueryResult {
+    let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
+    let array: ArrayRef = Arc::new(StringArray::from(names));
+    QueryResult::single(RecordBatch::try_new(schema, vec![array]).expect("one utf8 column"))
+}
+
+fn message(text: &str) -> QueryResult {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "status",
+        DataType::Utf8,
+        false,
+    )]));
+    let array: ArrayRef = Arc::new(StringArray::from(vec![text.to_string()]));
+    QueryResult::single(RecordBatch::try_new(schema, vec![array]).expect("one utf8 column"))
+}

@@ -1,0 +1,485 @@
+//! The solo lakehouse end to end through the Session API, on a local
+//! directory and on the S3 test server.
+
+mod common;
+
+use apiary_engine::catalog::{Error as CatalogError, WriteMode, WriteOptions};
+use apiary_engine::EngineError;
+use arrow::array::{Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use common::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+async fn create_clicks(session: &apiary_engine::Session) {
+    let catalog = session.catalog();
+    catalog.create_hive("analytics").await.unwrap();
+    catalog.create_box("analytics", "events").await.unwrap();
+    catalog
+        .create_frame(
+            "analytics",
+            "events",
+            "clicks",
+            &clicks_columns(),
+            &["country".to_string()],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_write_reports_cells_and_rows_and_queries_match() {
+    for root in roots() {
+        let (_node, session) = start(&root).await;
+        create_clicks(&session).await;
+        let batch = clicks(0, 10_000);
+        let result = session
+            .catalog()
+            .write(
+                "analytics",
+                "events",
+                "clicks",
+                &[batch.clone()],
+                WriteMode::Append,
+                WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            result.cells_written, 8,
+            "{}: one cell per country",
+            root.label
+        );
+        assert_eq!(result.rows_written, 10_000, "{}", root.label);
+        assert!(result.bytes_written > 0);
+        assert_eq!(result.version, 1, "{}: create is version 0", root.label);
+
+        // Expected answers computed directly from the data.
+        let pages = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+        for i in 0..pages.len() {
+            *expected.entry(pages.value(i).to_string()).or_default() += 1;
+        }
+        let got = session
+            .sql("SELECT page, COUNT(*) AS visits, AVG(duration_ms) AS avg_duration FROM analytics.events.clicks GROUP BY page ORDER BY visits DESC")
+            .await
+            .unwrap();
+        let got: BTreeMap<String, i64> = rows(&got)
+            .iter()
+            .map(|r| {
+                let parts: Vec<&str> = r.split('|').collect();
+                (parts[0].to_string(), parts[1].parse().unwrap())
+            })
+            .collect();
+        assert_eq!(got, expected, "{}", root.label);
+
+        // An OR predicate (the prototype's classic failure) counts correctly.
+        let n = scalar(
+            &session,
+            "SELECT COUNT(*) FROM analytics.events.clicks WHERE country = 'us' OR country = 'de'",
+        )
+        .await;
+        assert_eq!(n, 2_500, "{}", root.label);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_statement_sees_every_earlier_commit() {
+    for root in roots() {
+        let (_node, session) = start(&root).await;
+        create_clicks(&session).await;
+        let catalog = session.catalog().clone();
+        for i in 0..3 {
+            catalog
+                .write(
+                    "analytics",
+                    "events",
+                    "clicks",
+                    &[clicks(i * 100, 100)],
+                    WriteMode::Append,
+                    WriteOptions::default(),
+                )
+                .await
+                .unwrap();
+            let n = scalar(&session, "SELECT COUNT(*) FROM analytics.events.clicks").await;
+            assert_eq!(n, (i + 1) * 100, "{}", root.label);
+        }
+        catalog
+            .write(
+                "analytics",
+                "events",
+                "clicks",
+                &[clicks(0, 42)],
+                WriteMode::Overwrite,
+                WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            scalar(&session, "SELECT COUNT(*) FROM analytics.events.clicks").await,
+            42
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_filters_prune_cells() {
+    for root in roots() {
+        let (_node, session) = start(&root).await;
+        create_clicks(&session).await;
+        session
+            .catalog()
+            .write(
+                "analytics",
+                "events",
+                "clicks",
+                &[clicks(0, 8_000)],
+                WriteMode::Append,
+                WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        let plan = session
+            .sql(
+                "EXPLAIN SELECT SUM(duration_ms) FROM analytics.events.clicks WHERE country = 'jp'",
+            )
+            .await
+            .unwrap();
+        let text = rows(&plan).join("\n");
+        let files_in_plan = text.matches(".parquet").count();
+        assert_eq!(
+            files_in_plan, 1,
+            "{}: only the jp cell is scanned:\n{text}",
+            root.label
+        );
+        let n = scalar(
+            &session,
+            "SELECT COUNT(*) FROM analytics.events.clicks WHERE country = 'jp'",
+        )
+        .await;
+        assert_eq!(n, 1_000);
+    }
+}
+
+fn batch_of(fields: Vec<Field>, columns: Vec<Arc<dyn Array>>) -> RecordBatch {
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_writes_are_rejected_and_change_nothing() {
+    for root in roots() {
+        let (_node, session) = start(&root).await;
+        create_clicks(&session).await;
+        let catalog = session.catalog().clone();
+        catalog
+            .write(
+                "analytics",
+                "events",
+                "clicks",
+                &[clicks(0, 500)],
+                WriteMode::Append,
+                WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        let count = || scalar(&session, "SELECT COUNT(*) FROM analytics.events.clicks");
+        let before = count().await;
+
+        let good = clicks(0, 3);
+        let col = |name: &str| good.column(good.schema().index_of(name).unwrap()).clone();
+        let field = |name: &str, t: DataType, nullable: bool| Field::new(name, t, nullable);
+        let cases: Vec<(&str, RecordBatch, &str)> = vec![
+            (
+                "wrong type",
+                batch_of(
+                    vec![
+                        field("event_id", DataType::Utf8, false),
+                        field("country", DataType::Utf8, false),
+                    ],
+                    vec![
+                        Arc::new(StringArray::from(vec!["a", "b", "c"])),
+                        col("country"),
+                    ],
+                ),
+                "event_id",
+            ),
+            (
+                "narrowing cast",
+                batch_of(
+                    vec![
+                        field("event_id", DataType::Int64, false),
+                        field("duration_ms", DataType::Utf8, false),
+                        field("country", DataType::Utf8, false),
+                    ],
+                    vec![
+                        col("event_id"),
+                        Arc::new(StringArray::from(vec!["1", "2", "3"])),
+                        col("country"),
+                    ],
+                ),
+                "duration_ms",
+            ),
+            (
+                "null partition value",
+                batch_of(
+                    vec![
+                        field("event_id", DataType::Int64, false),
+                        field("country", DataType::Utf8, true),
+                    ],
+                    vec![
+                        col("event_id"),
+                        Arc::new(StringArray::from(vec![Some("us"), None, Some("de")])),
+                    ],
+                ),
+                "country",
+            ),
+            (
+                "missing partition column",
+                batch_of(
+                    vec![field("event_id", DataType::Int64, false)],
+                    vec![col("event_id")],
+                ),
+                "country",
+            ),
+            (
+                "extra column",
+                batch_of(
+                    vec![
+                        field("event_id", DataType::Int64, false),
+                        field("country", DataType::Utf8, false),
+                        field("surprise", DataType::Int64, false),
+                    ],
+                    vec![
+                        col("event_id"),
+                        col("country"),
+                        Arc::new(Int64Array::from(vec![1, 2, 3])),
+                    ],
+                ),
+                "surprise",
+            ),
+        ];
+        for (what, batch, column) in cases {
+            let err = catalog
+                .write(
+                    "analytics",
+                    "events",
+                    "clicks",
+                    &[clicks(10_000, 5), batch],
+                    WriteMode::Append,
+                    WriteOptions::default(),
+                )
+                .await
+                .unwrap_err();
+            match &err {
+                CatalogError::SchemaMismatch { column: c, .. } => {
+                    assert_eq!(c, column, "{what}: {err}")
+                }
+                other => panic!("{what}: expected a schema mismatch, got {other}"),
+            }
+            assert_eq!(
+                count().await,
+                before,
+                "{}: {what} changed the frame",
+                root.label
+            );
+        }
+
+        // A widening cast is accepted, and extra columns can be dropped on request.
+        let widened = batch_of(
+            vec![
+                field("event_id", DataType::Int32, false),
+                field("country", DataType::Utf8, false),
+                field("surprise", DataType::Int64, false),
+            ],
+            vec![
+                Arc::new(Int32Array::from(vec![1, 2, 3])),
+                col("country"),
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+            ],
+        );
+        let opts = WriteOptions {
+            drop_extra_columns: true,
+        };
+        catalog
+            .write(
+                "analytics",
+                "events",
+                "clicks",
+                &[widened],
+                WriteMode::Append,
+                opts,
+            )
+            .await
+            .unwrap();
+        assert_eq!(count().await, before + 3);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_never_reach_storage() {
+    for root in roots() {
+        let (_node, session) = start(&root).await;
+        let catalog = session.catalog();
+        let long = "x".repeat(10_000);
+        for bad in ["../evil", "a/b", "", "it's", "\"q\"", "naïve", &long] {
+            let err = catalog.create_hive(bad).await.unwrap_err();
+            assert!(
+                matches!(err, CatalogError::InvalidName { .. }),
+                "{bad:?}: {err}"
+            );
+            let err = catalog
+                .create_frame("default", "default", bad, &clicks_columns(), &[])
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, CatalogError::InvalidName { .. }),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = catalog
+            .create_frame(
+                "default",
+                "default",
+                "t",
+                &[("a/b".into(), "int64".into())],
+                &[],
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CatalogError::InvalidName { .. }), "{err}");
+        assert_eq!(
+            catalog.list_hives().await.unwrap(),
+            vec!["default".to_string()]
+        );
+        assert!(catalog
+            .list_frames("default", "default")
+            .await
+            .unwrap()
+            .is_empty());
+        if root.label == "local" {
+            let parent = std::path::Path::new(&root.uri).parent().unwrap();
+            assert!(!parent.join("evil").exists());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apiary_commands_browse_the_catalog() {
+    for root in roots() {
+        let (_node, session) = start(&root).await;
+        create_clicks(&session).await;
+        session
+            .catalog()
+            .write(
+                "analytics",
+                "events",
+                "clicks",
+                &[clicks(0, 80)],
+                WriteMode::Append,
+                WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            rows(&session.sql("SHOW HIVES").await.unwrap()),
+            ["analytics", "default"]
+        );
+        assert_eq!(
+            rows(&session.sql("SHOW BOXES IN analytics").await.unwrap()),
+            ["default", "events"]
+        );
+        assert_eq!(
+            rows(
+                &session
+                    .sql("SHOW FRAMES IN analytics.events")
+                    .await
+                    .unwrap()
+            ),
+            ["clicks"]
+        );
+        let described = rows(
+            &session
+                .sql("DESCRIBE analytics.events.clicks")
+                .await
+                .unwrap(),
+        );
+        assert!(
+            described
+                .iter()
+                .any(|r| r.starts_with("country|utf8|false|true|8|80|")),
+            "{described:?}"
+        );
+        assert!(
+            described
+                .iter()
+                .any(|r| r.starts_with("duration_ms|int64|true|false|8|80|")),
+            "{described:?}"
+        );
+
+        session.sql("USE HIVE analytics").await.unwrap();
+        session.sql("USE BOX events").await.unwrap();
+        assert_eq!(
+            session.current(),
+            ("analytics".to_string(), "events".to_string())
+        );
+        assert_eq!(scalar(&session, "SELECT COUNT(*) FROM clicks").await, 80);
+        assert_eq!(rows(&session.sql("SHOW FRAMES").await.unwrap()), ["clicks"]);
+
+        let err = session.sql("USE HIVE nope").await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("existing hives: analytics, default"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_statements_say_what_to_use() {
+    for root in roots().into_iter().take(1) {
+        let (_node, session) = start(&root).await;
+        create_clicks(&session).await;
+        for (sql, hint) in [
+            ("CREATE TABLE t (a INT)", "create_frame"),
+            (
+                "INSERT INTO analytics.events.clicks (event_id) VALUES (1)",
+                "write_to_frame",
+            ),
+            ("BEGIN", "atomically"),
+        ] {
+            let err = session.sql(sql).await.unwrap_err();
+            assert!(
+                matches!(err, EngineError::Unsupported { .. }),
+                "{sql}: {err}"
+            );
+            assert!(err.to_string().contains(hint), "{sql}: {err}");
+        }
+        let err = session.sql("SELEC 1").await.unwrap_err();
+        assert!(matches!(err, EngineError::Sql(_)), "{err}");
+        let err = session
+            .sql("SELECT * FROM analytics.events.nope")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        // The node still serves after errors.
+        assert_eq!(scalar(&session, "SELECT 41 + 1").await, 42);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_is_a_clear_error() {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        return; // needs the S3 test server; covered when tests/run.sh runs the suite
+    }
+    let config = apiary_engine::NodeConfig::new("t", Some("s3://no-such-bucket-apiary/x")).unwrap();
+    let err = apiary_engine::Node::start(config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("s3://no-such-bucket-apiary/x/"), "{err}");
+    assert!(err.contains("not usable"), "{err}");
+}
