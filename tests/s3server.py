@@ -34,6 +34,7 @@ _SERVICES = ("s3", "master", "filer", "volume", "admin")
 
 def _free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
         try:
             s.bind(("127.0.0.1", port))
             return True
@@ -103,7 +104,7 @@ def start(
     else:
         stop(workdir)
         raise RuntimeError(f"the S3 test server did not start within 60 s; see {work / 'weed.log'}")
-    _wait_for_bucket(endpoint, bucket)
+    _wait_for_bucket(endpoint, bucket, access_key, secret_key)
     return {
         "AWS_ACCESS_KEY_ID": access_key,
         "AWS_SECRET_ACCESS_KEY": secret_key,
@@ -113,20 +114,27 @@ def start(
     }
 
 
-def _wait_for_bucket(endpoint: str, bucket: str) -> None:
-    """The bucket appears shortly after the API; wait until a signed-less HEAD says 403, not 404."""
+def _wait_for_bucket(endpoint: str, bucket: str, access_key: str, secret_key: str) -> None:
+    """SeaweedFS creates the S3_BUCKET shortly after the API answers; wait for it
+    with signed requests (unsigned ones are refused whether or not it exists)."""
+    from pyarrow import fs
+
+    s3 = fs.S3FileSystem(
+        access_key=access_key,
+        secret_key=secret_key,
+        endpoint_override=endpoint,
+        scheme="http",
+        region="us-east-1",
+    )
     deadline = time.time() + 30
     while time.time() < deadline:
-        req = urllib.request.Request(f"{endpoint}/{bucket}", method="HEAD")
         try:
-            urllib.request.urlopen(req, timeout=1)
-            return
-        except urllib.error.HTTPError as e:
-            if e.code != 404:
+            if s3.get_file_info(bucket).type == fs.FileType.Directory:
                 return
         except OSError:
             pass
         time.sleep(0.2)
+    raise RuntimeError(f"bucket {bucket} did not appear on the S3 test server")
 
 
 def stop(workdir: str) -> None:

@@ -29,6 +29,20 @@ from ._apiary import (
     UnsupportedError,
 )
 
+
+
+def _pyarrow_compat() -> None:
+    """Apiary's tutorials write IPC with ``pa.ipc.new_stream_writer``, a name
+    pyarrow spells ``pa.ipc.new_stream``; provide the alias so they run as
+    written (see docs/decisions.md)."""
+    import pyarrow.ipc as ipc
+
+    if not hasattr(ipc, "new_stream_writer"):
+        ipc.new_stream_writer = ipc.new_stream
+
+
+_pyarrow_compat()
+
 __all__ = [
     "Apiary",
     "ApiaryError",
