@@ -145,17 +145,12 @@ fn use_box(parts: Vec<String>, form: &str) -> Result<Command> {
 fn dotted<'a>(words: &'a [&'a Token]) -> (Vec<String>, &'a [&'a Token]) {
     let mut parts = Vec::new();
     let mut i = 0;
-    loop {
-        match words.get(i) {
-            Some(Token::Word(w)) => {
-                parts.push(match w.quote_style {
-                    Some(_) => w.value.clone(),
-                    None => w.value.to_ascii_lowercase(),
-                });
-                i += 1;
-            }
-            _ => break,
-        }
+    while let Some(Token::Word(w)) = words.get(i) {
+        parts.push(match w.quote_style {
+            Some(_) => w.value.clone(),
+            None => w.value.to_ascii_lowercase(),
+        });
+        i += 1;
         match words.get(i) {
             Some(Token::Period) => i += 1,
             _ => break,

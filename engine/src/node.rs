@@ -48,7 +48,7 @@ impl NodeConfig {
         let node_id = std::env::var("APIARY_NODE_ID")
             .ok()
             .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| generate_node_id());
+            .unwrap_or_else(generate_node_id);
         Ok(NodeConfig {
             name: name.to_string(),
             storage,

@@ -39,7 +39,7 @@ async fn partitioned_write_reports_cells_and_rows_and_queries_match() {
                 "analytics",
                 "events",
                 "clicks",
-                &[batch.clone()],
+                std::slice::from_ref(&batch),
                 WriteMode::Append,
                 WriteOptions::default(),
             )
@@ -162,6 +162,69 @@ async fn partition_filters_prune_cells() {
         )
         .await;
         assert_eq!(n, 1_000);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_statistics_skip_cells_outside_a_range() {
+    for root in roots() {
+        let (_node, session) = start(&root).await;
+        let catalog = session.catalog().clone();
+        catalog
+            .create_frame("default", "default", "log", &clicks_columns(), &[])
+            .await
+            .unwrap();
+        for first in [0, 1_000, 2_000] {
+            catalog
+                .write(
+                    "default",
+                    "default",
+                    "log",
+                    &[clicks(first, 1_000)],
+                    WriteMode::Append,
+                    WriteOptions::default(),
+                )
+                .await
+                .unwrap();
+        }
+        let sql = "SELECT SUM(duration_ms) FROM log WHERE event_id >= 1200 AND event_id < 1300";
+        let plan = rows(&session.sql(&format!("EXPLAIN {sql}")).await.unwrap()).join("\n");
+        assert_eq!(
+            plan.matches(".parquet").count(),
+            1,
+            "{}: min/max stats skip two cells:\n{plan}",
+            root.label
+        );
+        let expected: i64 = (1200..1300).map(|i: i64| 100 + (i * 37) % 29_900).sum();
+        assert_eq!(scalar(&session, sql).await, expected);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creators_of_one_hive_get_one_winner() {
+    for root in roots() {
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let uri = root.uri.clone();
+            tasks.push(tokio::spawn(async move {
+                let catalog = apiary_engine::catalog::Catalog::open(&uri).await.unwrap();
+                catalog.create_hive("shared").await
+            }));
+        }
+        let mut wins = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(()) => wins += 1,
+                Err(CatalogError::AlreadyExists { .. }) => {}
+                Err(other) => panic!("{}: unexpected {other}", root.label),
+            }
+        }
+        assert_eq!(wins, 1, "{}", root.label);
+        let (_node, session) = start(&root).await;
+        assert_eq!(
+            rows(&session.sql("SHOW HIVES").await.unwrap()),
+            ["default", "shared"]
+        );
     }
 }
 

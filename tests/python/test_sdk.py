@@ -211,3 +211,10 @@ def test_calls_before_start_raise_not_started(tmp_path):
 def test_unreachable_storage_is_a_clear_error(s3_env):
     with pytest.raises(apiary.StorageError, match="not usable"):
         Apiary("x", storage="s3://no-such-bucket-apiary/p").start()
+
+
+def test_wrong_credentials_are_a_clear_error(s3_env, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    storage = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/creds"
+    with pytest.raises(apiary.StorageError, match="access denied; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):
+        Apiary("x", storage=storage).start()

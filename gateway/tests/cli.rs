@@ -1,0 +1,74 @@
+//! The `apiary` command as a user runs it.
+
+use std::process::Command;
+
+fn apiary(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_apiary"))
+        .args(args)
+        .env_remove("APIARY_STORAGE")
+        .output()
+        .expect("run apiary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn sql_prints_a_table_for_a_local_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let root = root.to_str().unwrap();
+    let (code, out, err) = apiary(&[
+        "sql",
+        "--storage",
+        root,
+        "SELECT 'hello' AS greeting, 40 + 2 AS answer",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("| greeting | answer |"), "{out}");
+    assert!(out.contains("| hello    | 42     |"), "{out}");
+    assert!(out.contains("(1 rows)"), "{out}");
+    let (code, out, _) = apiary(&["sql", "--storage", root, "SHOW HIVES"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("default"), "{out}");
+}
+
+#[test]
+fn bad_sql_fails_with_a_message_and_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let (code, _, err) = apiary(&["sql", "--storage", root, "SELEC 1"]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error:"), "{err}");
+    let (code, _, err) = apiary(&[
+        "sql",
+        "--storage",
+        root,
+        "SELECT * FROM default.default.nope",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("nope"), "{err}");
+    let (code, _, err) = apiary(&["sql", "--storage", "ftp://x/y", "SELECT 1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unsupported scheme"), "{err}");
+}
+
+#[test]
+fn status_prints_the_node_and_its_swarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = apiary(&["status", "--storage", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(status["swarm"]["alive"], 1);
+    assert!(status["node"]["node_id"].as_str().unwrap().len() > 8);
+    assert!(status["colony"]["regulation"].is_string());
+}
+
+#[test]
+fn serve_says_it_is_not_available_yet() {
+    let (code, _, err) = apiary(&["serve"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("Postgres gateway"), "{err}");
+}
