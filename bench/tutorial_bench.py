@@ -103,7 +103,7 @@ def main() -> None:
             assert sorted(ours.iloc[:, 1].tolist()) == sorted(theirs.iloc[:, 1].tolist()), name
             t_apiary = timed(lambda: ap.query(sql.format(frame="analytics.events.clicks")), args.repeat)
             t_duck = timed(
-                lambda: con.execute(sql.format(frame=f"read_parquet('{parquet}', hive_partitioning = true)")).fetch_arrow_table(),
+                lambda: con.sql(sql.format(frame=f"read_parquet('{parquet}', hive_partitioning = true)")).to_arrow_table(),
                 args.repeat,
             )
             print(f"| {name} | {t_apiary:.3f} | {t_duck:.3f} | {t_apiary / t_duck:.2f} |")

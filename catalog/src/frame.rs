@@ -289,8 +289,12 @@ impl Frames {
             .await;
         match created {
             Ok(table) => Ok(table),
-            // Another node created it at the same moment: use theirs.
-            Err(_) => self.open(name).await,
+            // Another node may have created it at the same moment: use theirs,
+            // and if there is none, report why creating failed.
+            Err(create_error) => self
+                .open(name)
+                .await
+                .map_err(|_| Error::delta(name.to_string(), create_error)),
         }
     }
 

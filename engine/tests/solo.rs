@@ -27,24 +27,32 @@ async fn create_clicks(session: &apiary_engine::Session) {
         .unwrap();
 }
 
+/// Appends `batch` to analytics.events.clicks, which must accept it.
+async fn append_clicks(
+    session: &apiary_engine::Session,
+    batch: RecordBatch,
+) -> apiary_engine::catalog::WriteResult {
+    session
+        .catalog()
+        .write(
+            "analytics",
+            "events",
+            "clicks",
+            &[batch],
+            WriteMode::Append,
+            WriteOptions::default(),
+        )
+        .await
+        .expect("a valid append")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned_write_reports_cells_and_rows_and_queries_match() {
     for root in roots() {
         let (_node, session) = start(&root).await;
         create_clicks(&session).await;
         let batch = clicks(0, 10_000);
-        let result = session
-            .catalog()
-            .write(
-                "analytics",
-                "events",
-                "clicks",
-                std::slice::from_ref(&batch),
-                WriteMode::Append,
-                WriteOptions::default(),
-            )
-            .await
-            .unwrap();
+        let result = append_clicks(&session, batch.clone()).await;
         assert_eq!(
             result.cells_written, 8,
             "{}: one cell per country",
@@ -94,17 +102,7 @@ async fn every_statement_sees_every_earlier_commit() {
         create_clicks(&session).await;
         let catalog = session.catalog().clone();
         for i in 0..3 {
-            catalog
-                .write(
-                    "analytics",
-                    "events",
-                    "clicks",
-                    &[clicks(i * 100, 100)],
-                    WriteMode::Append,
-                    WriteOptions::default(),
-                )
-                .await
-                .unwrap();
+            append_clicks(&session, clicks(i * 100, 100)).await;
             let n = scalar(&session, "SELECT COUNT(*) FROM analytics.events.clicks").await;
             assert_eq!(n, (i + 1) * 100, "{}", root.label);
         }
@@ -131,18 +129,7 @@ async fn partition_filters_prune_cells() {
     for root in roots() {
         let (_node, session) = start(&root).await;
         create_clicks(&session).await;
-        session
-            .catalog()
-            .write(
-                "analytics",
-                "events",
-                "clicks",
-                &[clicks(0, 8_000)],
-                WriteMode::Append,
-                WriteOptions::default(),
-            )
-            .await
-            .unwrap();
+        append_clicks(&session, clicks(0, 8_000)).await;
         let plan = session
             .sql(
                 "EXPLAIN SELECT SUM(duration_ms) FROM analytics.events.clicks WHERE country = 'jp'",
@@ -238,17 +225,7 @@ async fn bad_writes_are_rejected_and_change_nothing() {
         let (_node, session) = start(&root).await;
         create_clicks(&session).await;
         let catalog = session.catalog().clone();
-        catalog
-            .write(
-                "analytics",
-                "events",
-                "clicks",
-                &[clicks(0, 500)],
-                WriteMode::Append,
-                WriteOptions::default(),
-            )
-            .await
-            .unwrap();
+        append_clicks(&session, clicks(0, 500)).await;
         let count = || scalar(&session, "SELECT COUNT(*) FROM analytics.events.clicks");
         let before = count().await;
 
@@ -435,18 +412,7 @@ async fn apiary_commands_browse_the_catalog() {
     for root in roots() {
         let (_node, session) = start(&root).await;
         create_clicks(&session).await;
-        session
-            .catalog()
-            .write(
-                "analytics",
-                "events",
-                "clicks",
-                &[clicks(0, 80)],
-                WriteMode::Append,
-                WriteOptions::default(),
-            )
-            .await
-            .unwrap();
+        append_clicks(&session, clicks(0, 80)).await;
         assert_eq!(
             rows(&session.sql("SHOW HIVES").await.unwrap()),
             ["analytics", "default"]
