@@ -16,6 +16,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use tracing::Instrument;
 
 use crate::command::{self, Command};
 use crate::error::{EngineError, Result};
@@ -122,6 +123,22 @@ impl Session {
 
     /// Runs one SQL statement and returns all of its rows.
     pub async fn sql(&self, query: &str) -> Result<QueryResult> {
+        let query_id = uuid::Uuid::new_v4().simple().to_string();
+        let span = tracing::info_span!("query", query_id = %query_id);
+        let started = std::time::Instant::now();
+        let result = self.run(query).instrument(span.clone()).await;
+        span.in_scope(|| match &result {
+            Ok(r) => tracing::debug!(
+                rows = r.num_rows(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "query finished"
+            ),
+            Err(e) => tracing::debug!(error = %e, "query failed"),
+        });
+        result
+    }
+
+    async fn run(&self, query: &str) -> Result<QueryResult> {
         let _running = Running::start(&self.running);
         self.catalog.refresh().await?;
         if let Some(command) = command::parse(query)? {
