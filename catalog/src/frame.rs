@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use arrow::array::{new_null_array, Array, ArrayRef, RecordBatch};
 use arrow::compute::{cast_with_options, CastOptions};
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use deltalake::delta_datafusion::DeltaScanNext;
 use deltalake::kernel::transaction::CommitProperties;
@@ -25,6 +25,7 @@ use crate::error::{Error, ObjectKind, Result};
 use crate::names;
 use crate::registry::{ColumnDef, FrameDef};
 use crate::root::StorageRoot;
+use crate::scan::CellScan;
 use crate::types::{is_safe_cast, ColumnType};
 
 /// Commit attempts before a writer gives up; appends never logically
@@ -164,6 +165,25 @@ pub fn arrow_schema(def: &FrameDef) -> Result<SchemaRef> {
             ))
         })
         .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The schema frames are read with: Parquet strings and binaries come back
+/// as view types (DataFusion's default), so declaring them avoids a cast.
+fn scan_schema(def: &FrameDef) -> Result<SchemaRef> {
+    let stored = arrow_schema(def)?;
+    let fields: Vec<Field> = stored
+        .fields()
+        .iter()
+        .map(|f| {
+            let data_type = match (f.data_type(), def.partition_by.contains(f.name())) {
+                (DataType::Utf8, false) => DataType::Utf8View,
+                (DataType::Binary, false) => DataType::BinaryView,
+                (other, _) => other.clone(),
+            };
+            Field::new(f.name(), data_type, f.is_nullable())
+        })
+        .collect();
     Ok(Arc::new(Schema::new(fields)))
 }
 
@@ -321,6 +341,20 @@ impl Frames {
         def: &FrameDef,
     ) -> Result<Arc<dyn TableProvider>> {
         let table = self.open_or_create(name, def).await?;
+        let url = self.root.dir_url(&name.segments());
+        let cells = CellScan::try_new(
+            &table,
+            &url,
+            self.root.remote_store(),
+            scan_schema(def)?,
+            &def.partition_by,
+        )
+        .map_err(|e| Error::delta(name.to_string(), e))?;
+        if let Some(cells) = cells {
+            return Ok(Arc::new(cells));
+        }
+        // Deletion vectors or column mapping (written by another tool): let
+        // delta-rs, which understands them, read the table.
         let scan = DeltaScanNext::builder()
             .with_log_store(table.log_store())
             .build()

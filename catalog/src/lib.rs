@@ -19,6 +19,7 @@ pub mod names;
 pub mod provider;
 pub mod registry;
 pub mod root;
+pub mod scan;
 pub mod types;
 
 use std::sync::Arc;

@@ -178,6 +178,12 @@ impl StorageRoot {
         &self.url
     }
 
+    /// The object store for reading cells by absolute key, for roots that are
+    /// not local (local files are served by DataFusion's own file store).
+    pub fn remote_store(&self) -> Option<Arc<dyn ObjectStore>> {
+        (self.url.scheme() != "file").then(|| self.store.clone())
+    }
+
     /// Options for delta-rs (`DeltaTableBuilder::with_storage_options`).
     pub fn delta_options(&self) -> &HashMap<String, String> {
         &self.delta_options
