@@ -43,8 +43,16 @@ struct Cell {
     rows: Option<usize>,
     /// One per partition column, dictionary-wrapped.
     partition_values: Vec<ScalarValue>,
-    /// Per column name: (min, max, null count), where the log has them.
-    stats: HashMap<String, (Option<ScalarValue>, Option<ScalarValue>, Option<u64>)>,
+    /// Per column name, where the log has them.
+    stats: HashMap<String, ColumnStats>,
+}
+
+/// A cell's statistics for one column, from its Delta `add` action.
+#[derive(Debug, Clone, Default)]
+struct ColumnStats {
+    min: Option<ScalarValue>,
+    max: Option<ScalarValue>,
+    nulls: Option<u64>,
 }
 
 /// A frame at one Delta version, scanned as plain Parquet cells.
@@ -222,7 +230,7 @@ impl PruningStatistics for CellScan {
             self.partition_value(cell, index).or_else(|| {
                 cell.stats
                     .get(self.schema.field(index).name())
-                    .and_then(|s| s.0.clone())
+                    .and_then(|s| s.min.clone())
             })
         })
     }
@@ -232,7 +240,7 @@ impl PruningStatistics for CellScan {
             self.partition_value(cell, index).or_else(|| {
                 cell.stats
                     .get(self.schema.field(index).name())
-                    .and_then(|s| s.1.clone())
+                    .and_then(|s| s.max.clone())
             })
         })
     }
@@ -246,7 +254,7 @@ impl PruningStatistics for CellScan {
         let counts: UInt64Array = self
             .cells
             .iter()
-            .map(|cell| cell.stats.get(name).and_then(|s| s.2))
+            .map(|cell| cell.stats.get(name).and_then(|s| s.nulls))
             .collect();
         Some(Arc::new(counts))
     }
@@ -338,7 +346,7 @@ impl TableProvider for CellScan {
 /// similar number of bytes.
 fn group_cells(cells: &[&Cell], n: usize) -> Vec<FileGroup> {
     let mut sorted: Vec<&&Cell> = cells.iter().collect();
-    sorted.sort_by(|a, b| b.size.cmp(&a.size));
+    sorted.sort_by_key(|c| std::cmp::Reverse(c.size));
     let n = n.max(1).min(sorted.len());
     let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
     for cell in sorted {
@@ -371,10 +379,7 @@ fn store_url(table_url: &Url) -> Result<ObjectStoreUrl, deltalake::DeltaTableErr
 /// Reads min/max/null counts from a Delta `add` action's stats JSON for the
 /// column types whose stats are exact (strings are truncated in the log, so
 /// they are left out).
-fn parse_stats(
-    stats: Option<&str>,
-    fields: &[FieldRef],
-) -> HashMap<String, (Option<ScalarValue>, Option<ScalarValue>, Option<u64>)> {
+fn parse_stats(stats: Option<&str>, fields: &[FieldRef]) -> HashMap<String, ColumnStats> {
     let mut out = HashMap::new();
     let Some(json) = stats.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok()) else {
         return out;
@@ -410,7 +415,11 @@ fn parse_stats(
             .and_then(|n| n.as_u64());
         out.insert(
             field.name().clone(),
-            (scalar("minValues"), scalar("maxValues"), nulls),
+            ColumnStats {
+                min: scalar("minValues"),
+                max: scalar("maxValues"),
+                nulls,
+            },
         );
     }
     out
