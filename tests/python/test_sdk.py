@@ -218,3 +218,16 @@ def test_wrong_credentials_are_a_clear_error(s3_env, monkeypatch):
     storage = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/creds"
     with pytest.raises(apiary.StorageError, match="access denied; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):
         Apiary("x", storage=storage).start()
+
+
+def test_partition_columns_keep_their_place_and_values(storage):
+    with Apiary("order", storage=storage) as ap:
+        ap.create_frame("default", "default", "t", {"k": "utf8", "n": "int64", "d": "int32", "s": "utf8"}, partition_by=["k", "d"])
+        data = pa.table({"k": ["a", "b", "a"], "n": [1, 2, 3], "d": pa.array([7, 8, 7], pa.int32()), "s": ["x", "y", "z"]})
+        assert ap.write_to_frame("default", "default", "t", data)["cells_written"] == 2
+        table = ap.query("SELECT * FROM t ORDER BY n")
+        assert table.column_names == ["k", "n", "d", "s"]
+        assert table.to_pylist() == data.to_pylist()
+        assert ap.query("SELECT s, k FROM t WHERE d = 8").to_pylist() == [{"s": "y", "k": "b"}]
+        sums = ap.query("SELECT d, SUM(n) AS total FROM t GROUP BY d ORDER BY d").to_pylist()
+        assert sums == [{"d": 7, "total": 4}, {"d": 8, "total": 2}]
