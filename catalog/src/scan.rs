@@ -29,7 +29,7 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::empty::EmptyExec;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 use deltalake::DeltaTable;
 use object_store::path::Path;
 use object_store::ObjectStore;
@@ -169,17 +169,14 @@ impl CellScan {
         }))
     }
 
-    /// Which cells may hold rows matching `filters`.
-    fn prune(&self, state: &dyn Session, filters: &[Expr]) -> DfResult<Vec<&Cell>> {
-        let Some(predicate) = conjunction(filters.iter().cloned()) else {
-            return Ok(self.cells.iter().collect());
-        };
-        let df_schema = DFSchema::try_from(self.schema.clone())?;
-        let physical = state.create_physical_expr(predicate, &df_schema)?;
-        let Some(pruning) = PruningPredicateBuilder::new()
-            .with_file_schema(self.schema.clone())
-            .build(physical)
-        else {
+    /// Which cells may hold rows matching `predicate` (all if there is none).
+    fn prune(&self, predicate: Option<&Arc<dyn PhysicalExpr>>) -> DfResult<Vec<&Cell>> {
+        let pruning = predicate.and_then(|p| {
+            PruningPredicateBuilder::new()
+                .with_file_schema(self.schema.clone())
+                .build(p.clone())
+        });
+        let Some(pruning) = pruning else {
             return Ok(self.cells.iter().collect());
         };
         let keep = pruning.prune(self)?;
@@ -191,11 +188,9 @@ impl CellScan {
             .collect())
     }
 
-    fn stat_array(
-        &self,
-        column: &Column,
-        pick: impl Fn(&Cell, usize) -> Option<ScalarValue>,
-    ) -> Option<ArrayRef> {
+    /// Per-cell lower (`min`) or upper bound of a column: the partition
+    /// value for partition columns, the log's statistics otherwise.
+    fn bounds(&self, column: &Column, min: bool) -> Option<ArrayRef> {
         let index = self.schema.index_of(&column.name).ok()?;
         let field = self.schema.field(index);
         let data_type = match field.data_type() {
@@ -204,7 +199,15 @@ impl CellScan {
         };
         let null = ScalarValue::try_from(&data_type).ok()?;
         let values = self.cells.iter().map(|cell| {
-            pick(cell, index)
+            self.partition_value(cell, index)
+                .or_else(|| {
+                    let stats = cell.stats.get(field.name())?;
+                    if min {
+                        stats.min.clone()
+                    } else {
+                        stats.max.clone()
+                    }
+                })
                 .filter(|v| v.data_type() == data_type)
                 .unwrap_or_else(|| null.clone())
         });
@@ -226,23 +229,11 @@ impl CellScan {
 
 impl PruningStatistics for CellScan {
     fn min_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.stat_array(column, |cell, index| {
-            self.partition_value(cell, index).or_else(|| {
-                cell.stats
-                    .get(self.schema.field(index).name())
-                    .and_then(|s| s.min.clone())
-            })
-        })
+        self.bounds(column, true)
     }
 
     fn max_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.stat_array(column, |cell, index| {
-            self.partition_value(cell, index).or_else(|| {
-                cell.stats
-                    .get(self.schema.field(index).name())
-                    .and_then(|s| s.max.clone())
-            })
-        })
+        self.bounds(column, false)
     }
 
     fn num_containers(&self) -> usize {
@@ -301,7 +292,14 @@ impl TableProvider for CellScan {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let cells = self.prune(state, filters)?;
+        let predicate = match conjunction(filters.iter().cloned()) {
+            Some(expr) => {
+                let df_schema = DFSchema::try_from(self.schema.clone())?;
+                Some(state.create_physical_expr(expr, &df_schema)?)
+            }
+            None => None,
+        };
+        let cells = self.prune(predicate.as_ref())?;
         let table_projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..self.schema.fields().len()).collect(),
@@ -323,11 +321,8 @@ impl TableProvider for CellScan {
             .build();
         let mut source = ParquetSource::new(table_schema)
             .with_table_parquet_options(state.table_options().parquet.clone());
-        if let Some(predicate) = conjunction(filters.iter().cloned()) {
-            let df_schema = DFSchema::try_from(self.schema.clone())?;
-            let physical = state.create_physical_expr(predicate, &df_schema)?;
-            // The predicate is over table columns; the source sees the same names.
-            source = source.with_predicate(physical);
+        if let Some(predicate) = predicate {
+            source = source.with_predicate(predicate);
         }
         let scan_projection: Vec<usize> = table_projection
             .iter()
