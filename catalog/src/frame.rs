@@ -26,6 +26,7 @@ use crate::names;
 use crate::registry::{ColumnDef, FrameDef};
 use crate::root::StorageRoot;
 use crate::scan::CellScan;
+use crate::table::FrameTable;
 use crate::types::{is_safe_cast, ColumnType};
 
 /// Commit attempts before a writer gives up; appends never logically
@@ -350,17 +351,24 @@ impl Frames {
             &def.partition_by,
         )
         .map_err(|e| Error::delta(name.to_string(), e))?;
-        if let Some(cells) = cells {
-            return Ok(Arc::new(cells));
-        }
-        // Deletion vectors or column mapping (written by another tool): let
-        // delta-rs, which understands them, read the table.
-        let scan = DeltaScanNext::builder()
-            .with_log_store(table.log_store())
-            .build()
-            .await
-            .map_err(|e| Error::delta(name.to_string(), DeltaTableError::from(e)))?;
-        Ok(Arc::new(scan))
+        let read: Arc<dyn TableProvider> = match cells {
+            Some(cells) => Arc::new(cells),
+            // Deletion vectors or column mapping (written by another tool):
+            // let delta-rs, which understands them, read the table.
+            None => Arc::new(
+                DeltaScanNext::builder()
+                    .with_log_store(table.log_store())
+                    .build()
+                    .await
+                    .map_err(|e| Error::delta(name.to_string(), DeltaTableError::from(e)))?,
+            ),
+        };
+        Ok(Arc::new(FrameTable::new(
+            self.clone(),
+            name.clone(),
+            def.clone(),
+            read,
+        )))
     }
 
     /// Validates and writes `batches` in one commit.

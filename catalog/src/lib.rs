@@ -20,6 +20,7 @@ pub mod provider;
 pub mod registry;
 pub mod root;
 pub mod scan;
+pub mod table;
 pub mod types;
 
 use std::sync::Arc;

@@ -13,15 +13,25 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 
 use crate::Catalog;
 
+/// Schemas every hive shows besides its boxes, e.g. the gateway's
+/// `pg_catalog` (name, provider).
+pub type SystemSchemas = Arc<Vec<(String, Arc<dyn SchemaProvider>)>>;
+
 /// All hives of a root, as DataFusion catalogs.
 #[derive(Debug)]
 pub struct HiveList {
     catalog: Arc<Catalog>,
+    system: SystemSchemas,
 }
 
 impl HiveList {
     pub fn new(catalog: Arc<Catalog>) -> Self {
-        HiveList { catalog }
+        Self::with_system_schemas(catalog, Arc::default())
+    }
+
+    /// A hive list whose every hive also answers `system` schemas by name.
+    pub fn with_system_schemas(catalog: Arc<Catalog>, system: SystemSchemas) -> Self {
+        HiveList { catalog, system }
     }
 }
 
@@ -44,6 +54,7 @@ impl CatalogProviderList for HiveList {
             Arc::new(Hive {
                 catalog: self.catalog.clone(),
                 hive: name.to_string(),
+                system: self.system.clone(),
             }) as _
         })
     }
@@ -53,17 +64,24 @@ impl CatalogProviderList for HiveList {
 struct Hive {
     catalog: Arc<Catalog>,
     hive: String,
+    system: SystemSchemas,
 }
 
 impl CatalogProvider for Hive {
     fn schema_names(&self) -> Vec<String> {
         let snap = self.catalog.snapshot();
-        snap.hive(&self.hive)
+        let mut names: Vec<String> = snap
+            .hive(&self.hive)
             .map(|h| h.boxes.keys().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        names.extend(self.system.iter().map(|(name, _)| name.clone()));
+        names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some((_, schema)) = self.system.iter().find(|(n, _)| n == name) {
+            return Some(schema.clone());
+        }
         let snap = self.catalog.snapshot();
         snap.boxdef(&self.hive, name).ok().map(|_| {
             Arc::new(BoxSchema {

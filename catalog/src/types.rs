@@ -54,6 +54,37 @@ impl ColumnType {
         })
     }
 
+    /// The declared type for values of Arrow type `arrow`, used when a frame
+    /// is created from a query's result (`CREATE TABLE … AS SELECT`).
+    pub fn from_arrow(arrow: &DataType) -> Result<Self> {
+        use DataType::*;
+        let name = match arrow {
+            Null | Utf8 | LargeUtf8 | Utf8View => "utf8".to_string(),
+            Int8 => "int8".into(),
+            Int16 => "int16".into(),
+            Int32 => "int32".into(),
+            Int64 => "int64".into(),
+            UInt8 => "uint8".into(),
+            UInt16 => "uint16".into(),
+            UInt32 => "uint32".into(),
+            UInt64 => "uint64".into(),
+            Float16 | Float32 => "float32".into(),
+            Float64 => "float64".into(),
+            Boolean => "bool".into(),
+            Date32 | Date64 => "date32".into(),
+            Timestamp(_, _) => "timestamp".into(),
+            Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => "binary".into(),
+            Decimal128(p, s) => format!("decimal({p},{s})"),
+            Dictionary(_, value) => return Self::from_arrow(value),
+            other => {
+                return Err(Error::InvalidSchema(format!(
+                    "a frame cannot store values of type {other}; cast the column to one of {TYPE_NAMES}"
+                )))
+            }
+        };
+        Self::parse(&name)
+    }
+
     /// The Delta Lake type this column is stored as.
     pub fn delta(&self) -> Result<DeltaType> {
         Ok(match &self.arrow {

@@ -48,15 +48,6 @@ pub fn parse(sql: &str) -> Result<Option<Command>> {
     };
     let first = keyword(0);
     let second = keyword(1);
-    if let Some(word @ ("BEGIN" | "START" | "COMMIT" | "ROLLBACK" | "END" | "ABORT")) =
-        first.as_deref()
-    {
-        return Err(EngineError::Unsupported {
-            statement: word.to_string(),
-            hint: "every write commits atomically on its own; run statements without BEGIN/COMMIT"
-                .into(),
-        });
-    }
     let command = match (first.as_deref(), second.as_deref()) {
         (Some("USE"), Some("HIVE")) => {
             let (parts, rest) = dotted(&words[2..]);

@@ -14,6 +14,11 @@ pub enum EngineError {
     #[error("{0}")]
     Sql(String),
 
+    /// DataFusion's own error, kept whole so edges can classify it
+    /// (syntax, unknown table, unknown column, …).
+    #[error("{}", .0.strip_backtrace())]
+    DataFusion(Box<datafusion::error::DataFusionError>),
+
     /// A statement Apiary does not run (yet), with what to use instead.
     #[error("{statement} is not supported: {hint}")]
     Unsupported { statement: String, hint: String },
@@ -36,14 +41,11 @@ impl From<datafusion::error::DataFusionError> for EngineError {
                 Ok(cat) => EngineError::Catalog(*cat),
                 Err(other) => EngineError::Sql(other.to_string()),
             },
-            D::Context(ctx, inner) => {
-                let inner = EngineError::from(*inner);
-                match inner {
-                    EngineError::Sql(msg) => EngineError::Sql(format!("{ctx}: {msg}")),
-                    other => other,
-                }
-            }
-            other => EngineError::Sql(other.strip_backtrace()),
+            D::Context(ctx, inner) => match EngineError::from(*inner) {
+                EngineError::DataFusion(e) => EngineError::DataFusion(Box::new(D::Context(ctx, e))),
+                other => other,
+            },
+            other => EngineError::DataFusion(Box::new(other)),
         }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use apiary_catalog::provider::SystemSchemas;
 use apiary_catalog::Catalog;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use serde::Serialize;
@@ -198,11 +199,18 @@ impl Node {
 
     /// A new SQL session on this node (current hive and box: `default`).
     pub fn session(&self) -> Session {
+        self.session_with(SystemSchemas::default())
+    }
+
+    /// A new SQL session whose hives also show `system` schemas (the
+    /// gateway's `pg_catalog`).
+    pub fn session_with(&self, system: SystemSchemas) -> Session {
         Session::new(
             self.catalog.clone(),
             self.runtime.clone(),
             self.config.cores,
             self.running.clone(),
+            system,
         )
     }
 

@@ -8,18 +8,74 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use apiary_catalog::provider::HiveList;
+use apiary_catalog::provider::{HiveList, SystemSchemas};
 use apiary_catalog::{names, Catalog, ObjectKind, DEFAULT_BOX, DEFAULT_HIVE};
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::execution::SessionStateBuilder;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use futures::{StreamExt, TryStreamExt};
 use tracing::Instrument;
 
 use crate::command::{self, Command};
+use crate::ddl;
 use crate::error::{EngineError, Result};
+
+/// A planned statement, ready for [`Session::execute`].
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// Changes the catalog (`CREATE DATABASE|SCHEMA|TABLE`, `DROP TABLE`).
+    Catalog(Box<Statement>),
+    /// Planned by DataFusion: a query or an `INSERT`/`DELETE`/`UPDATE`.
+    Plan(LogicalPlan),
+}
+
+/// What running a statement produced.
+pub enum Outcome {
+    /// A query's rows, streamed as they are computed.
+    Rows(SendableRecordBatchStream),
+    /// A statement that finished: its command (`INSERT`, `CREATE TABLE`, …)
+    /// and, for writes, the number of rows it affected.
+    Done { command: String, rows: Option<u64> },
+}
+
+impl Outcome {
+    /// Reads all rows; a finished write becomes a one-row `count`, any other
+    /// finished statement a one-row `status`.
+    pub async fn collect(self) -> Result<QueryResult> {
+        match self {
+            Outcome::Rows(stream) => {
+                let schema = stream.schema();
+                let batches = stream.try_collect().await?;
+                Ok(QueryResult { schema, batches })
+            }
+            Outcome::Done {
+                rows: Some(rows), ..
+            } => {
+                let schema = Arc::new(Schema::new(vec![Field::new(
+                    "count",
+                    DataType::UInt64,
+                    false,
+                )]));
+                let column: ArrayRef = Arc::new(UInt64Array::from(vec![rows]));
+                Ok(QueryResult::single(RecordBatch::try_new(
+                    schema,
+                    vec![column],
+                )?))
+            }
+            Outcome::Done {
+                command,
+                rows: None,
+            } => Ok(message(&command)),
+        }
+    }
+}
 
 /// A statement's result: its schema and all of its rows.
 #[derive(Debug, Clone)]
@@ -82,6 +138,7 @@ impl Session {
         runtime: Arc<RuntimeEnv>,
         target_partitions: usize,
         running: Arc<AtomicUsize>,
+        system: SystemSchemas,
     ) -> Self {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(DEFAULT_HIVE, DEFAULT_BOX)
@@ -92,7 +149,10 @@ impl Session {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_catalog_list(Arc::new(HiveList::new(catalog.clone())))
+            .with_catalog_list(Arc::new(HiveList::with_system_schemas(
+                catalog.clone(),
+                system,
+            )))
             .build();
         Session {
             catalog,
@@ -121,7 +181,24 @@ impl Session {
         opts.default_schema = boxname.to_string();
     }
 
-    /// Runs one SQL statement and returns all of its rows.
+    /// The DataFusion context queries run in; edges use it to register
+    /// functions (e.g. the gateway's Postgres functions) and plan statements.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Makes `hive.boxname` current, checking that it exists.
+    pub fn use_box(&self, hive: &str, boxname: &str) -> Result<()> {
+        let hive = names::validate(ObjectKind::Hive, hive)?;
+        let boxname = names::validate(ObjectKind::Box, boxname)?;
+        self.catalog.snapshot().boxdef(&hive, &boxname)?;
+        self.set_current(&hive, &boxname);
+        Ok(())
+    }
+
+    /// Runs SQL text (one or more statements) and returns all rows of the
+    /// last one. Statements that write return a one-row `count`; catalog
+    /// statements a one-row `status`.
     pub async fn sql(&self, query: &str) -> Result<QueryResult> {
         let query_id = uuid::Uuid::new_v4().simple().to_string();
         let span = tracing::info_span!("query", query_id = %query_id);
@@ -139,17 +216,97 @@ impl Session {
     }
 
     async fn run(&self, query: &str) -> Result<QueryResult> {
+        if let Some(result) = self.command(query).await? {
+            return Ok(result);
+        }
+        let statements = self.parse(query)?;
+        if statements.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "the query is empty; pass one SQL statement".into(),
+            ));
+        }
+        let mut last = None;
+        for statement in statements {
+            let prepared = self.prepare(statement).await?;
+            last = Some(self.execute(prepared).await?.collect().await?);
+        }
+        Ok(last.expect("at least one statement"))
+    }
+
+    /// Answers Apiary's own commands (`USE`, `SHOW HIVES|BOXES|FRAMES`,
+    /// `DESCRIBE`); `None` when `text` is not one of them.
+    pub async fn command(&self, text: &str) -> Result<Option<QueryResult>> {
+        let Some(command) = command::parse(text)? else {
+            return Ok(None);
+        };
         let _running = Running::start(&self.running);
         self.catalog.refresh().await?;
-        if let Some(command) = command::parse(query)? {
-            return self.run_command(command).await;
+        self.run_command(command).await.map(Some)
+    }
+
+    /// Splits SQL text into statements (Postgres dialect).
+    pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
+        Ok(
+            DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})?
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    /// Plans one statement against the newest catalog. Catalog statements
+    /// are kept as they are and applied by [`Session::execute`].
+    pub async fn prepare(&self, statement: DfStatement) -> Result<Prepared> {
+        self.catalog.refresh().await?;
+        if let DfStatement::Statement(inner) = &statement {
+            if ddl::is_catalog_statement(inner) {
+                return Ok(Prepared::Catalog(inner.clone()));
+            }
         }
-        let plan = self.ctx.state().create_logical_plan(query).await?;
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
         check_supported(&plan)?;
+        Ok(Prepared::Plan(plan))
+    }
+
+    /// Runs a prepared statement. Queries stream their rows; writes and
+    /// catalog statements finish before this returns.
+    pub async fn execute(&self, prepared: Prepared) -> Result<Outcome> {
+        let running = Running::start(&self.running);
+        let plan = match prepared {
+            Prepared::Catalog(statement) => return ddl::run(self, &statement).await,
+            Prepared::Plan(plan) => plan,
+        };
+        let command = match &plan {
+            LogicalPlan::Dml(dml) => Some(match dml.op {
+                WriteOp::Insert(_) => "INSERT",
+                WriteOp::Delete => "DELETE",
+                WriteOp::Update => "UPDATE",
+                _ => "WRITE",
+            }),
+            _ => None,
+        };
         let frame = self.ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
-        Ok(QueryResult { schema, batches })
+        if let Some(command) = command {
+            let batches = frame.collect().await?;
+            let rows = batches
+                .first()
+                .and_then(|b| b.column_by_name("count"))
+                .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+                .map(|c| c.value(0))
+                .unwrap_or(0);
+            return Ok(Outcome::Done {
+                command: command.into(),
+                rows: Some(rows),
+            });
+        }
+        let stream = frame.execute_stream().await?;
+        let schema = stream.schema();
+        // The statement counts as running until its last row is read.
+        let rows = stream.inspect(move |_| {
+            let _ = &running;
+        });
+        Ok(Outcome::Rows(Box::pin(RecordBatchStreamAdapter::new(
+            schema, rows,
+        ))))
     }
 
     async fn run_command(&self, command: Command) -> Result<QueryResult> {
@@ -237,8 +394,8 @@ impl Session {
     }
 }
 
-/// Rejects plans that would change data outside Apiary's validated write
-/// path, or that DataFusion would only apply to an in-memory table.
+/// Rejects plans DataFusion would only apply to in-memory state, with the
+/// statement to use instead.
 fn check_supported(plan: &LogicalPlan) -> Result<()> {
     let unsupported = |statement: &str, hint: &str| {
         Err(EngineError::Unsupported {
@@ -249,15 +406,22 @@ fn check_supported(plan: &LogicalPlan) -> Result<()> {
     match plan {
         LogicalPlan::Ddl(ddl) => unsupported(
             ddl.name(),
-            "create hives, boxes and frames with create_hive / create_box / create_frame in the Python SDK (SQL DDL arrives with the Postgres gateway)",
+            "Apiary supports CREATE DATABASE (hive), CREATE SCHEMA (box), CREATE TABLE [AS SELECT] (frame) and DROP TABLE",
         ),
-        LogicalPlan::Dml(dml) => unsupported(
+        LogicalPlan::Dml(dml) if !matches!(dml.op, WriteOp::Insert(_) | WriteOp::Delete | WriteOp::Update) => unsupported(
             &format!("{} {}", dml.op, dml.table_name),
-            "write data with write_to_frame / overwrite_frame in the Python SDK (SQL INSERT/DELETE/UPDATE arrive with the Postgres gateway)",
+            "use INSERT, DELETE or UPDATE",
+        ),
+        LogicalPlan::Statement(
+            datafusion::logical_expr::Statement::TransactionStart(_)
+            | datafusion::logical_expr::Statement::TransactionEnd(_),
+        ) => unsupported(
+            "BEGIN/COMMIT",
+            "every write commits atomically on its own; run statements without BEGIN/COMMIT",
         ),
         LogicalPlan::Copy(_) => unsupported(
-            "COPY",
-            "write data with write_to_frame, or read query results with sql()",
+            "COPY … TO",
+            "read query results with a SELECT (COPY … FROM STDIN loads data over the Postgres protocol)",
         ),
         _ => Ok(()),
     }

@@ -1,5 +1,5 @@
 //! The `apiary` command: run SQL against a storage root, show a node's
-//! status, and (with the Postgres gateway) serve clients.
+//! status, and serve Postgres clients (`apiary serve`).
 //!
 //! Every subcommand builds one [`NodeConfig`] from its flags and the
 //! environment (`APIARY_STORAGE`, `AWS_*`) and talks to the engine's
@@ -7,7 +7,11 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use apiary_engine::{Node, NodeConfig};
+use apiary_gateway::{serve, ServeConfig, Users};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -43,10 +47,29 @@ enum Commands {
         #[command(flatten)]
         root: RootArgs,
     },
-    /// Serve the Postgres wire protocol (not available yet).
+    /// Serve the Postgres wire protocol until SIGTERM or Ctrl-C.
     Serve {
         #[command(flatten)]
         root: RootArgs,
+        /// Address to listen on.
+        #[arg(long, env = "APIARY_LISTEN", default_value = "0.0.0.0:5432")]
+        listen: String,
+        /// User clients log in as (SCRAM-SHA-256); with no users configured
+        /// only clients on this machine (loopback) may connect.
+        #[arg(long, env = "APIARY_USER")]
+        user: Option<String>,
+        /// Password for --user (prefer the environment variable).
+        #[arg(long, env = "APIARY_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// File of `user:password` lines, in addition to --user.
+        #[arg(long, env = "APIARY_USERS_FILE")]
+        users_file: Option<PathBuf>,
+        /// PEM certificate chain; with --tls-key enables TLS (sslmode=require).
+        #[arg(long, env = "APIARY_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for --tls-cert.
+        #[arg(long, env = "APIARY_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
 }
 
@@ -57,6 +80,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -110,12 +134,60 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             node.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
-        Commands::Serve { .. } => {
-            eprintln!(
-                "apiary serve: the Postgres wire server is not built yet; it arrives with the \
-                 Postgres gateway. Until then use `apiary sql` or the Python SDK."
-            );
-            Ok(ExitCode::from(2))
+        Commands::Serve {
+            root,
+            listen,
+            user,
+            password,
+            users_file,
+            tls_cert,
+            tls_key,
+        } => {
+            let mut users = Users::default();
+            match (user, password) {
+                (Some(user), Some(password)) => users.insert(&user, &password),
+                (None, None) => {}
+                _ => return Err("set both APIARY_USER and APIARY_PASSWORD, or neither".into()),
+            }
+            if let Some(path) = users_file {
+                users.read_file(&path).map_err(|e| e.to_string())?;
+            }
+            let node = Arc::new(start(root).await?);
+            let config = ServeConfig {
+                listen,
+                users,
+                tls: tls_cert.zip(tls_key),
+            };
+            serve(node.clone(), config, shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())?;
+            node.shutdown().await;
+            Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Completes on SIGTERM (container stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown requested");
 }

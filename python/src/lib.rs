@@ -91,7 +91,7 @@ fn to_py(err: EngineError) -> PyErr {
             | CatalogError::Storage { .. } => StorageError::new_err(message),
             _ => ApiaryError::new_err(message),
         },
-        EngineError::Sql(_) => SqlError::new_err(message),
+        EngineError::Sql(_) | EngineError::DataFusion(_) => SqlError::new_err(message),
         EngineError::Unsupported { .. } => UnsupportedError::new_err(message),
         EngineError::InvalidArgument(_) => ApiaryError::new_err(message),
         EngineError::NotStarted => NotStartedError::new_err(message),

@@ -1,0 +1,261 @@
+//! A frame as a DataFusion table that can also be written: SQL `INSERT`,
+//! `DELETE` and `UPDATE` arrive through DataFusion's DML hooks
+//! (`insert_into`, `delete_from`, `update`) and go through the same validated
+//! commit path as the SDK's writes.
+//!
+//! Reads are delegated to the frame's read provider ([`crate::scan::CellScan`]
+//! or delta-rs's). An `INSERT` gathers its rows and commits them once
+//! ([`Frames::write`]); `DELETE` and `UPDATE` run delta-rs's operations, which
+//! rewrite the affected cells in one Delta commit. A failed statement commits
+//! nothing.
+
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
+use datafusion::sql::unparser::expr_to_sql;
+use deltalake::kernel::transaction::CommitProperties;
+use futures::TryStreamExt;
+
+use crate::error::Error;
+use crate::frame::{FrameName, Frames, WriteMode, WriteOptions};
+use crate::registry::FrameDef;
+
+/// A frame at its newest version, readable and writable from SQL.
+#[derive(Debug)]
+pub struct FrameTable {
+    frames: Frames,
+    name: FrameName,
+    def: FrameDef,
+    read: Arc<dyn TableProvider>,
+}
+
+impl FrameTable {
+    pub fn new(
+        frames: Frames,
+        name: FrameName,
+        def: FrameDef,
+        read: Arc<dyn TableProvider>,
+    ) -> Self {
+        FrameTable {
+            frames,
+            name,
+            def,
+            read,
+        }
+    }
+
+    /// The filters as one SQL predicate for delta-rs, which plans it against
+    /// the table's own schema.
+    fn predicate(&self, filters: Vec<Expr>) -> DfResult<Option<String>> {
+        conjunction(filters)
+            .map(|expr| Ok(expr_to_sql(&strip_casts(expr))?.to_string()))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl TableProvider for FrameTable {
+    fn schema(&self) -> SchemaRef {
+        self.read.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.read.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.read.scan(state, projection, filters, limit).await
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let mode = match insert_op {
+            InsertOp::Append => WriteMode::Append,
+            InsertOp::Overwrite => WriteMode::Overwrite,
+            InsertOp::Replace => {
+                return Err(DataFusionError::NotImplemented(
+                    "REPLACE INTO is not supported; use INSERT, or DELETE then INSERT".into(),
+                ))
+            }
+        };
+        let sink = FrameSink {
+            frames: self.frames.clone(),
+            name: self.name.clone(),
+            def: self.def.clone(),
+            schema: self.schema(),
+            mode,
+        };
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+
+    async fn delete_from(
+        &self,
+        _state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let predicate = self.predicate(filters)?;
+        let table = self.frames.open(&self.name).await.map_err(external)?;
+        let mut op = table.delete().with_commit_properties(commit_properties());
+        if let Some(predicate) = predicate {
+            op = op.with_predicate(predicate);
+        }
+        let (_, metrics) = op
+            .await
+            .map_err(|e| external(Error::delta(self.name.to_string(), e)))?;
+        count_plan(metrics.num_deleted_rows.unwrap_or(0) as u64)
+    }
+
+    async fn update(
+        &self,
+        _state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        for (column, _) in &assignments {
+            if self.def.partition_by.contains(column) {
+                return Err(external(Error::mismatch(
+                    column,
+                    "is a partition column and cannot be updated; DELETE the rows and INSERT them with the new value",
+                )));
+            }
+        }
+        let predicate = self.predicate(filters)?;
+        let table = self.frames.open(&self.name).await.map_err(external)?;
+        let mut op = table.update().with_commit_properties(commit_properties());
+        for (column, value) in assignments {
+            op = op.with_update(column, expr_to_sql(&strip_casts(value))?.to_string());
+        }
+        if let Some(predicate) = predicate {
+            op = op.with_predicate(predicate);
+        }
+        let (_, metrics) = op
+            .await
+            .map_err(|e| external(Error::delta(self.name.to_string(), e)))?;
+        count_plan(metrics.num_updated_rows as u64)
+    }
+}
+
+/// Removes the casts DataFusion adds to match Apiary's read types
+/// (dictionary-encoded partition values, view strings); delta-rs applies its
+/// own coercion against the stored types.
+fn strip_casts(expr: Expr) -> Expr {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    expr.transform(|e| match e {
+        Expr::Cast(cast)
+            if matches!(
+                cast.field.data_type(),
+                DataType::Dictionary(_, _) | DataType::Utf8View | DataType::BinaryView
+            ) =>
+        {
+            Ok(Transformed::yes(*cast.expr))
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+    .unwrap_or_else(|e| {
+        Expr::Literal(
+            datafusion::scalar::ScalarValue::Utf8(Some(e.to_string())),
+            None,
+        )
+    })
+}
+
+fn commit_properties() -> CommitProperties {
+    CommitProperties::default().with_metadata([(
+        "apiary.writer".to_string(),
+        serde_json::Value::from(uuid::Uuid::new_v4().to_string()),
+    )])
+}
+
+fn external(e: Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// A one-row `count` result, the shape DataFusion's DML statements return.
+fn count_plan(count: u64) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(UInt64Array::from(vec![count]))],
+    )?;
+    Ok(MemorySourceConfig::try_new_exec(
+        &[vec![batch]],
+        schema,
+        None,
+    )?)
+}
+
+/// Gathers an `INSERT`'s rows and commits them as one write.
+#[derive(Debug)]
+struct FrameSink {
+    frames: Frames,
+    name: FrameName,
+    def: FrameDef,
+    schema: SchemaRef,
+    mode: WriteMode,
+}
+
+impl DisplayAs for FrameSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "FrameSink: frame={} mode={:?}", self.name, self.mode)
+    }
+}
+
+#[async_trait]
+impl DataSink for FrameSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        data: datafusion::execution::SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> DfResult<u64> {
+        let batches: Vec<RecordBatch> = data.try_collect().await?;
+        let written = self
+            .frames
+            .write(
+                &self.name,
+                &self.def,
+                &batches,
+                self.mode,
+                WriteOptions::default(),
+            )
+            .await
+            .map_err(external)?;
+        Ok(written.rows_written)
+    }
+}

@@ -1,0 +1,582 @@
+//! The query path of a connection: simple and extended query protocol and
+//! `COPY FROM STDIN`, all translated onto the connection's engine
+//! [`Session`].
+//!
+//! Each connection gets its own session (current hive = its database,
+//! current box = `search_path`), kept in pgwire's per-connection extensions.
+//! A statement is first checked against Apiary's own commands (`SHOW HIVES`,
+//! `USE …`, `DESCRIBE …`), then parsed with the Postgres-compatibility parser
+//! of `datafusion-pg-catalog`, then either answered as a session builtin
+//! ([`crate::builtin`]), turned into a `COPY`, or prepared and executed by
+//! the engine. Rows stream to the client as the engine produces them.
+
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use apiary_engine::catalog::{WriteMode, WriteOptions, DEFAULT_BOX, DEFAULT_HIVE};
+use apiary_engine::{Node, Outcome, Prepared, QueryResult, Session};
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
+use datafusion_postgres::arrow_pg::datatypes::{
+    arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type,
+};
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::{stream, Sink, SinkExt, StreamExt};
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::types::format::FormatOptions;
+
+use crate::auth::METADATA_HIVE;
+use crate::builtin::{self, STATEMENT_TIMEOUT};
+use crate::copy::{self, CopyIn};
+use crate::pg::PgCatalog;
+use crate::sqlstate::{error, from_datafusion, from_engine};
+
+/// A statement as kept between Parse and Execute.
+#[derive(Debug, Clone)]
+pub enum Stmt {
+    /// An Apiary command, with the columns it returns.
+    Command { text: String, schema: SchemaRef },
+    /// A session builtin (`SET`, `SHOW`, `BEGIN`, …).
+    Builtin(Box<Statement>),
+    /// `COPY … FROM STDIN`.
+    Copy(Box<CopyIn>),
+    /// Prepared by the engine; `schema` is `None` for statements without rows.
+    Engine {
+        prepared: Prepared,
+        schema: Option<SchemaRef>,
+    },
+}
+
+/// One connection's state.
+struct Connection {
+    session: Session,
+    /// Bytes of a `COPY FROM STDIN` in progress.
+    copy: Mutex<Option<(CopyIn, Vec<u8>)>>,
+}
+
+/// Query handling shared by all connections of a node.
+pub struct QueryService {
+    node: Arc<Node>,
+    pg: Arc<PgCatalog>,
+    parser: Arc<StatementParser>,
+}
+
+impl QueryService {
+    pub fn new(node: Arc<Node>, pg: Arc<PgCatalog>) -> Self {
+        let parser = Arc::new(StatementParser {
+            node: node.clone(),
+            pg: pg.clone(),
+            sql: PostgresCompatibilityParser::new(),
+        });
+        QueryService { node, pg, parser }
+    }
+}
+
+/// The connection's session, created on first use.
+fn connection<C: ClientInfo + ?Sized>(
+    node: &Node,
+    pg: &PgCatalog,
+    client: &C,
+) -> PgWireResult<Arc<Connection>> {
+    if let Some(conn) = client.session_extensions().get::<Connection>() {
+        return Ok(conn);
+    }
+    let hive = client
+        .metadata()
+        .get(METADATA_HIVE)
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_HIVE.to_string());
+    let session = node.session_with(pg.system_schemas());
+    pg.install_functions(session.context(), &hive);
+    session.use_box(&hive, DEFAULT_BOX).map_err(from_engine)?;
+    Ok(client
+        .session_extensions()
+        .get_or_insert_with(|| Connection {
+            session,
+            copy: Mutex::new(None),
+        }))
+}
+
+fn format_options<C: ClientInfo + ?Sized>(client: &C) -> Arc<FormatOptions> {
+    Arc::new(FormatOptions::from_client_metadata(client.metadata()))
+}
+
+fn statement_timeout<C: ClientInfo + ?Sized>(client: &C) -> Option<Duration> {
+    client
+        .metadata()
+        .get(STATEMENT_TIMEOUT)
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+}
+
+/// Runs `work` under the client's `statement_timeout`.
+async fn with_timeout<T>(
+    timeout: Option<Duration>,
+    work: impl std::future::Future<Output = PgWireResult<T>>,
+) -> PgWireResult<T> {
+    match timeout {
+        Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            Err(error(
+                "57014",
+                "canceling statement due to statement timeout",
+            ))
+        }),
+        None => work.await,
+    }
+}
+
+/// Streams `stream` as a query response. The first batch is computed before
+/// this returns, so a cancel request or timeout interrupts the expensive part
+/// of most queries (aggregations, sorts, joins).
+async fn rows_response(
+    mut stream: SendableRecordBatchStream,
+    format: &Format,
+    options: Arc<FormatOptions>,
+) -> PgWireResult<Response> {
+    let fields = Arc::new(arrow_schema_to_pg_fields(
+        &stream.schema(),
+        format,
+        Some(options),
+    )?);
+    let first = stream.next().await;
+    let batches = stream::iter(first).chain(stream);
+    let encoded = fields.clone();
+    let rows = batches
+        .map(move |batch| match batch {
+            Ok(batch) => stream::iter(encode_recordbatch(encoded.clone(), batch)).left_stream(),
+            Err(e) => stream::iter(vec![Err(from_datafusion(e))]).right_stream(),
+        })
+        .flatten();
+    Ok(Response::Query(QueryResponse::new(fields, rows)))
+}
+
+fn result_response(
+    result: QueryResult,
+    format: &Format,
+    options: Arc<FormatOptions>,
+) -> PgWireResult<Response> {
+    let fields = Arc::new(arrow_schema_to_pg_fields(
+        &result.schema,
+        format,
+        Some(options),
+    )?);
+    let encoded = fields.clone();
+    let rows: Vec<_> = result
+        .batches
+        .into_iter()
+        .flat_map(move |batch| encode_recordbatch(encoded.clone(), batch))
+        .collect();
+    Ok(Response::Query(QueryResponse::new(
+        fields,
+        stream::iter(rows),
+    )))
+}
+
+async fn outcome_response(
+    outcome: Outcome,
+    format: &Format,
+    options: Arc<FormatOptions>,
+) -> PgWireResult<Response> {
+    match outcome {
+        Outcome::Rows(stream) => rows_response(stream, format, options).await,
+        Outcome::Done { command, rows } => {
+            let mut tag = Tag::new(&command);
+            if command == "INSERT" {
+                tag = tag.with_oid(0);
+            }
+            if let Some(rows) = rows {
+                tag = tag.with_rows(rows as usize);
+            }
+            Ok(Response::Execution(tag))
+        }
+    }
+}
+
+/// Starts a `COPY FROM STDIN`: checks the frame and remembers where to write.
+fn start_copy(conn: &Connection, copy: CopyIn) -> PgWireResult<Response> {
+    let (hive, boxname) = conn.session.current();
+    let (h, b, f) = copy_target(&conn.session, &copy, &hive, &boxname)?;
+    let columns = if copy.columns.is_empty() {
+        let snapshot = conn.session.catalog().snapshot();
+        snapshot
+            .frame(&h, &b, &f)
+            .map(|def| def.columns.len())
+            .unwrap_or(0)
+    } else {
+        copy.columns.len()
+    };
+    *conn.copy.lock().expect("copy state lock") = Some((copy, Vec::new()));
+    let text_format = 0;
+    Ok(Response::CopyIn(CopyResponse::new(
+        text_format,
+        columns,
+        stream::empty(),
+    )))
+}
+
+/// The frame a `COPY` writes to, which must exist.
+fn copy_target(
+    session: &Session,
+    copy: &CopyIn,
+    hive: &str,
+    boxname: &str,
+) -> PgWireResult<(String, String, String)> {
+    let parts: Vec<String> = copy
+        .table
+        .0
+        .iter()
+        .map(|p| p.to_string().trim_matches('"').to_string())
+        .collect();
+    let (h, b, f) = match parts.as_slice() {
+        [f] => (hive.to_string(), boxname.to_string(), f.clone()),
+        [b, f] => (hive.to_string(), b.clone(), f.clone()),
+        [h, b, f] => (h.clone(), b.clone(), f.clone()),
+        _ => {
+            return Err(error(
+                "42601",
+                format!("{} is not a table name", copy.table),
+            ))
+        }
+    };
+    let (h, b, f) = (
+        h.to_ascii_lowercase(),
+        b.to_ascii_lowercase(),
+        f.to_ascii_lowercase(),
+    );
+    session
+        .catalog()
+        .snapshot()
+        .frame(&h, &b, &f)
+        .map_err(|e| from_engine(e.into()))?;
+    Ok((h, b, f))
+}
+
+impl QueryService {
+    /// Runs one parsed statement for the simple query protocol.
+    async fn run_statement<C>(
+        &self,
+        client: &mut C,
+        conn: &Connection,
+        statement: Statement,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Send + Sync + ?Sized,
+    {
+        if builtin::is_builtin(&statement) {
+            return builtin::run(client, &conn.session, &statement);
+        }
+        if let Some(copy) = CopyIn::from_statement(&statement)? {
+            return start_copy(conn, copy);
+        }
+        let prepared = conn
+            .session
+            .prepare(DfStatement::Statement(Box::new(statement)))
+            .await
+            .map_err(from_engine)?;
+        let outcome = conn.session.execute(prepared).await.map_err(from_engine)?;
+        outcome_response(outcome, &Format::UnifiedText, format_options(client)).await
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryService {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let conn = connection(&self.node, &self.pg, client)?;
+        let timeout = statement_timeout(client);
+        let options = format_options(client);
+        if let Some(result) = conn.session.command(query).await.map_err(from_engine)? {
+            return Ok(vec![result_response(
+                result,
+                &Format::UnifiedText,
+                options,
+            )?]);
+        }
+        let statements = self.parser.parse(query)?;
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(statements.len());
+        for statement in statements {
+            match with_timeout(timeout, self.run_statement(client, &conn, statement)).await {
+                Ok(response) => responses.push(response),
+                // Earlier statements' results go out, then the error.
+                Err(e) if !responses.is_empty() => {
+                    responses.push(Response::Error(Box::new(e.into())));
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(responses)
+    }
+}
+
+/// Parses SQL into [`Stmt`]s for the extended protocol.
+pub struct StatementParser {
+    node: Arc<Node>,
+    pg: Arc<PgCatalog>,
+    sql: PostgresCompatibilityParser,
+}
+
+impl StatementParser {
+    fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
+        self.sql
+            .parse(sql)
+            .map_err(|e| error("42601", format!("syntax error: {e}")))
+    }
+}
+
+/// A plan's parameters in `$1, $2, …` order with the types DataFusion inferred.
+fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
+    let types = plan.get_parameter_types().map_err(from_datafusion)?;
+    let mut ordered: Vec<(usize, Option<DataType>)> = types
+        .into_iter()
+        .filter_map(|(id, ty)| {
+            id.trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .map(|n| (n, ty))
+        })
+        .collect();
+    ordered.sort_by_key(|(n, _)| *n);
+    Ok(ordered.into_iter().map(|(_, ty)| ty).collect())
+}
+
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = Stmt;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Stmt>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let conn = connection(&self.node, &self.pg, client)?;
+        if let Some(result) = conn.session.command(sql).await.map_err(from_engine)? {
+            return Ok(Some(Stmt::Command {
+                text: sql.to_string(),
+                schema: result.schema,
+            }));
+        }
+        let mut statements = self.parse(sql)?;
+        if statements.is_empty() {
+            return Ok(None);
+        }
+        if statements.len() > 1 {
+            return Err(error(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        let statement = statements.remove(0);
+        if builtin::is_builtin(&statement) {
+            return Ok(Some(Stmt::Builtin(Box::new(statement))));
+        }
+        if let Some(copy) = CopyIn::from_statement(&statement)? {
+            return Ok(Some(Stmt::Copy(Box::new(copy))));
+        }
+        let prepared = conn
+            .session
+            .prepare(DfStatement::Statement(Box::new(statement)))
+            .await
+            .map_err(from_engine)?;
+        let schema = match &prepared {
+            Prepared::Plan(plan) if !matches!(plan, LogicalPlan::Dml(_)) => {
+                Some(Arc::new(plan.schema().as_arrow().clone()))
+            }
+            _ => None,
+        };
+        Ok(Some(Stmt::Engine { prepared, schema }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Stmt) -> PgWireResult<Vec<Type>> {
+        let Stmt::Engine {
+            prepared: Prepared::Plan(plan),
+            ..
+        } = stmt
+        else {
+            return Ok(vec![]);
+        };
+        parameter_types(plan)?
+            .iter()
+            .map(|ty| match ty {
+                Some(ty) => into_pg_type(ty),
+                None => Ok(Type::UNKNOWN),
+            })
+            .collect()
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Stmt,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let format = column_format.unwrap_or(&Format::UnifiedText);
+        match stmt {
+            Stmt::Command { schema, .. }
+            | Stmt::Engine {
+                schema: Some(schema),
+                ..
+            } => arrow_schema_to_pg_fields(schema, format, None),
+            Stmt::Builtin(statement) => Ok(builtin::result_fields(statement)),
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryService {
+    type Statement = Stmt;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<StatementParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Stmt>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Stmt>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let conn = connection(&self.node, &self.pg, client)?;
+        let format = &portal.result_column_format;
+        let options = format_options(client);
+        let timeout = statement_timeout(client);
+        match &portal.statement.statement {
+            Stmt::Command { text, .. } => {
+                let result = conn.session.command(text).await.map_err(from_engine)?;
+                let result = result.ok_or_else(|| error("XX000", "command vanished"))?;
+                result_response(result, format, options)
+            }
+            Stmt::Builtin(statement) => builtin::run(client, &conn.session, statement),
+            Stmt::Copy(copy) => start_copy(&conn, copy.as_ref().clone()),
+            Stmt::Engine { prepared, .. } => {
+                let prepared = match prepared {
+                    Prepared::Plan(plan) => {
+                        let types = parameter_types(plan)?;
+                        let refs: Vec<Option<&DataType>> =
+                            types.iter().map(|t| t.as_ref()).collect();
+                        let params = deserialize_parameters(portal, &refs)?;
+                        Prepared::Plan(
+                            plan.clone()
+                                .replace_params_with_values(&params)
+                                .map_err(from_datafusion)?,
+                        )
+                    }
+                    other => other.clone(),
+                };
+                with_timeout(timeout, async {
+                    let outcome = conn.session.execute(prepared).await.map_err(from_engine)?;
+                    outcome_response(outcome, format, options).await
+                })
+                .await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl CopyHandler for QueryService {
+    async fn on_copy_data<C>(&self, client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let conn = connection(&self.node, &self.pg, client)?;
+        let mut pending = conn.copy.lock().expect("copy state lock");
+        match pending.as_mut() {
+            Some((_, buffer)) => {
+                buffer.extend_from_slice(&copy_data.data);
+                Ok(())
+            }
+            None => Err(error("08P01", "COPY data without a COPY FROM STDIN")),
+        }
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let conn = connection(&self.node, &self.pg, client)?;
+        let taken = conn.copy.lock().expect("copy state lock").take();
+        let (copy, data) = taken.ok_or_else(|| error("08P01", "COPY done without COPY"))?;
+        let (hive, boxname) = conn.session.current();
+        let (h, b, f) = copy_target(&conn.session, &copy, &hive, &boxname)?;
+        let catalog = conn.session.catalog();
+        let (name, def) = catalog
+            .frame(&h, &b, &f)
+            .await
+            .map_err(|e| from_engine(e.into()))?;
+        let batches = copy::decode(&data, &copy.format, &copy.columns, &name, &def)?;
+        let written = catalog
+            .write(
+                &h,
+                &b,
+                &f,
+                &batches,
+                WriteMode::Append,
+                WriteOptions::default(),
+            )
+            .await
+            .map_err(|e| from_engine(e.into()))?;
+        let tag = Tag::new("COPY").with_rows(written.rows_written as usize);
+        client
+            .send(PgWireBackendMessage::CommandComplete(tag.into()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Ok(conn) = connection(&self.node, &self.pg, client) {
+            conn.copy.lock().expect("copy state lock").take();
+        }
+        error(
+            "57014",
+            format!(
+                "COPY from stdin failed: {}; nothing was written",
+                fail.message
+            ),
+        )
+    }
+}

@@ -1,0 +1,22 @@
+//! apiary-gateway: every node's PostgreSQL wire protocol server.
+//!
+//! Where a connection goes: [`server::serve`] accepts it and hands it to
+//! pgwire with Apiary's handlers. [`auth`] decides who may connect (SCRAM
+//! users, or loopback only) and which hive the database names. [`handler`]
+//! gives the connection its own engine `Session` and runs each statement:
+//! Apiary commands, session builtins ([`builtin`]: `SET`, `SHOW`, `BEGIN`…),
+//! `COPY FROM STDIN` ([`copy`]), or engine statements, whose Arrow results
+//! are encoded by `arrow-pg`. [`pg`] adds `pg_catalog` and the functions
+//! clients call on connect; [`sqlstate`] maps engine errors to SQLSTATEs.
+//! The handlers hold no business logic: writes and DDL happen in the engine.
+
+pub mod auth;
+pub mod builtin;
+pub mod copy;
+pub mod handler;
+pub mod pg;
+pub mod server;
+pub mod sqlstate;
+
+pub use auth::Users;
+pub use server::{serve, ServeConfig};

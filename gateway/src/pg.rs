@@ -1,0 +1,161 @@
+//! What Postgres clients expect to find besides the frames: a `pg_catalog`
+//! that reflects the real hives, boxes and frames, and the functions clients
+//! call on connect (`version()`, `current_database()`, `pg_get_userbyid`,
+//! `has_*_privilege`, `format_type`, …).
+//!
+//! Both come from the datafusion-postgres project's `datafusion-pg-catalog`
+//! crate (see docs/decisions.md); this module wires them to Apiary: one
+//! `pg_catalog` schema shared by every hive, and the functions registered in
+//! each connection's session with that connection's database.
+
+use std::sync::Arc;
+
+use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
+use apiary_engine::catalog::Catalog;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::{CatalogProviderList, SchemaProvider};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
+    self as pgc, array_bounds_udf, context::EmptyContextProvider, format_type,
+    generate_series_arg_coercion::CoerceIntArgsToBigInt, has_privilege_udf,
+    oid_type_planner::PgOidTypePlanner, pg_get_expr_udf, quote_ident_udf, PgCatalogSchemaProvider,
+    PgCatalogStaticTables,
+};
+
+/// The Postgres version Apiary speaks; drivers parse the leading number.
+pub const SERVER_VERSION: &str = "16.6";
+
+/// The `version()` banner: Postgres-shaped first, then who is answering.
+pub fn version_banner() -> String {
+    format!(
+        "PostgreSQL {SERVER_VERSION} (Apiary {}) on {}-linux, compiled by rustc, 64-bit",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    )
+}
+
+/// The node-wide Postgres catalog, built once at start.
+pub struct PgCatalog {
+    schema: Arc<dyn SchemaProvider>,
+    static_tables: Arc<PgCatalogStaticTables>,
+}
+
+impl PgCatalog {
+    pub fn new(catalog: Arc<Catalog>) -> DfResult<Self> {
+        let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
+        let hives: Arc<dyn CatalogProviderList> = Arc::new(HiveList::new(catalog));
+        let schema = Arc::new(PgCatalogSchemaProvider::try_new(
+            hives,
+            static_tables.clone(),
+            EmptyContextProvider,
+        )?);
+        Ok(PgCatalog {
+            schema,
+            static_tables,
+        })
+    }
+
+    /// `pg_catalog` as a schema of every hive.
+    pub fn system_schemas(&self) -> SystemSchemas {
+        Arc::new(vec![("pg_catalog".to_string(), self.schema.clone())])
+    }
+
+    /// Registers the Postgres functions in a connection's context;
+    /// `current_database()` answers `database`.
+    pub fn install_functions(&self, ctx: &SessionContext, database: &str) {
+        ctx.register_udf(pgc::create_current_database_udf(database));
+        ctx.register_udf(pgc::create_current_schema_udf());
+        ctx.register_udf(pgc::create_current_schemas_udf());
+        ctx.register_udf(pgc::create_pg_get_userbyid_udf());
+        for name in [
+            "has_table_privilege",
+            "has_schema_privilege",
+            "has_database_privilege",
+            "has_any_column_privilege",
+        ] {
+            ctx.register_udf(has_privilege_udf::create_has_privilege_udf(name));
+        }
+        ctx.register_udf(pgc::create_pg_table_is_visible());
+        ctx.register_udf(format_type::create_format_type_udf());
+        ctx.register_udf(pgc::create_session_user_udf());
+        ctx.register_udtf(
+            "pg_get_keywords",
+            self.static_tables.pg_get_keywords.clone(),
+        );
+        ctx.register_udf(pg_get_expr_udf::create_pg_get_expr_udf());
+        ctx.register_udf(pgc::create_pg_get_partkeydef_udf());
+        ctx.register_udf(pgc::create_pg_relation_is_publishable_udf());
+        ctx.register_udf(pgc::create_pg_get_statisticsobjdef_columns_udf());
+        ctx.register_udf(pgc::create_pg_encoding_to_char_udf());
+        ctx.register_udf(pgc::create_pg_backend_pid_udf());
+        ctx.register_udf(pgc::create_pg_relation_size_udf());
+        ctx.register_udf(pgc::create_pg_total_relation_size_udf());
+        ctx.register_udf(pgc::create_pg_stat_get_numscans());
+        ctx.register_udf(pgc::create_pg_get_constraintdef());
+        ctx.register_udf(pgc::create_pg_get_partition_ancestors_udf());
+        ctx.register_udf(quote_ident_udf::create_quote_ident_udf());
+        ctx.register_udf(quote_ident_udf::create_parse_ident_udf());
+        ctx.register_udf(array_bounds_udf::create_array_upper_udf());
+        ctx.register_udf(array_bounds_udf::create_array_lower_udf());
+        ctx.register_udf(constant(
+            "version",
+            ScalarValue::Utf8(Some(version_banner())),
+        ));
+        // Connection pools (asyncpg) reset sessions with this on release.
+        ctx.register_udf(constant(
+            "pg_advisory_unlock_all",
+            ScalarValue::Boolean(Some(true)),
+        ));
+        ctx.register_udf(null_of("to_regtype", DataType::Utf8, DataType::Int32));
+        ctx.register_udf(null_text("obj_description", 2));
+        ctx.register_udf(null_text("col_description", 2));
+
+        // `'x'::regclass` and friends must parse; see the crate's docs.
+        let state = ctx.state_ref();
+        let current = state.read().clone();
+        *state.write() = SessionStateBuilder::new_from_existing(current)
+            .with_type_planner(Arc::new(PgOidTypePlanner))
+            .build();
+        CoerceIntArgsToBigInt::widen(ctx);
+    }
+}
+
+/// A zero-argument function returning `value`.
+fn constant(name: &str, value: ScalarValue) -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        name,
+        vec![],
+        value.data_type(),
+        Volatility::Stable,
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(value.clone()))),
+    )
+}
+
+/// A one-argument function that answers NULL: Apiary has no user-defined
+/// types, so `to_regtype('hstore')` finds none.
+fn null_of(name: &str, arg: DataType, result: DataType) -> datafusion::logical_expr::ScalarUDF {
+    let null = ScalarValue::try_from(&result).unwrap_or(ScalarValue::Null);
+    create_udf(
+        name,
+        vec![arg],
+        result,
+        Volatility::Stable,
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(null.clone()))),
+    )
+}
+
+/// A function of `args` arguments that returns NULL text: frames carry no
+/// comments, and clients only need the call to succeed.
+fn null_text(name: &str, args: usize) -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        name,
+        vec![DataType::Int64; args],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    )
+}

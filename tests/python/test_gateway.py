@@ -1,0 +1,147 @@
+"""The Postgres gateway with real clients: psql, psycopg 3, asyncpg and
+SQLAlchemy + pandas, against `apiary serve` on a local root and on S3."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+APIARY = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/apiary/target")) / "debug" / "apiary"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(storage):
+    """`apiary serve` on a fresh root; yields its port."""
+    port = free_port()
+    env = dict(os.environ, APIARY_STORAGE=storage, APIARY_LISTEN=f"127.0.0.1:{port}")
+    env.pop("APIARY_USER", None)
+    env.pop("APIARY_PASSWORD", None)
+    proc = subprocess.Popen([str(APIARY), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode())
+            time.sleep(0.05)
+    yield port
+    proc.terminate()
+    assert proc.wait(timeout=20) == 0
+
+
+def dsn(port: int, db: str = "default") -> str:
+    return f"host=127.0.0.1 port={port} user=analyst dbname={db}"
+
+
+def test_psycopg_parameters_prepared_and_binary(server):
+    import psycopg
+
+    with psycopg.connect(dsn(server), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE t (i BIGINT, s TEXT, f DOUBLE PRECISION, b BOOLEAN, d DATE, ts TIMESTAMP, n NUMERIC(12,3), raw BYTEA)"
+        )
+        row = (7, "héllo", 2.5, True, dt.date(2024, 2, 29), dt.datetime(2024, 1, 2, 3, 4, 5, 678000),
+               decimal.Decimal("123.456"), b"\x00\x01")
+        conn.execute("INSERT INTO t VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", row)
+        for binary in (False, True):
+            with conn.cursor(binary=binary) as cur:
+                for _ in range(7):  # past the prepare threshold
+                    cur.execute("SELECT i, s, f, b, d, ts, n, raw FROM t WHERE i = %s", (7,), prepare=True)
+                    got = cur.fetchone()
+                    assert got[:7] == (7, "héllo", 2.5, True, dt.date(2024, 2, 29),
+                                       dt.datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=got[5].tzinfo),
+                                       decimal.Decimal("123.456"))
+                    assert bytes(got[7]) == b"\x00\x01"
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            conn.execute("SELECT * FROM nowhere")
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
+
+
+def test_asyncpg_prepared_statements_and_pool_reset(server):
+    import asyncpg
+
+    async def run():
+        conn = await asyncpg.connect(host="127.0.0.1", port=server, user="analyst", database="default")
+        await conn.execute("CREATE TABLE m (k BIGINT, v TEXT)")
+        await conn.executemany("INSERT INTO m VALUES ($1, $2)", [(i, f"v{i}") for i in range(5)])
+        stmt = await conn.prepare("SELECT v FROM m WHERE k = $1")
+        for i in range(7):
+            assert await stmt.fetchval(i % 5) == f"v{i % 5}"
+        await conn.close()
+        pool = await asyncpg.create_pool(host="127.0.0.1", port=server, user="analyst",
+                                         database="default", min_size=1, max_size=2)
+        for _ in range(3):
+            async with pool.acquire() as c:
+                assert await c.fetchval("SELECT count(*) FROM m") == 5
+        await pool.close()
+
+    asyncio.run(run())
+
+
+def test_sqlalchemy_table_names_read_sql_and_to_sql(server):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"postgresql+psycopg://analyst@127.0.0.1:{server}/default")
+    frame = pd.DataFrame({"city": ["Berlin", "Paris", "Rome"], "visits": [3, 5, 8]})
+    frame.to_sql("cities", engine, index=False)
+    names = sa.inspect(engine).get_table_names()
+    assert "cities" in names
+    back = pd.read_sql("SELECT city, visits FROM cities ORDER BY city", engine)
+    assert back.to_dict("list") == frame.to_dict("list")
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is installed by .ci/run")
+def test_psql_meta_commands_copy_and_query(server, tmp_path):
+    data = tmp_path / "clicks.csv"
+    data.write_text("id,page\n1,/home\n2,/pricing\n3,/home\n")
+    script = f"""
+CREATE SCHEMA events;
+CREATE TABLE events.clicks (id BIGINT, page TEXT);
+\\copy events.clicks FROM '{data}' WITH (FORMAT csv, HEADER true)
+\\l
+\\dn
+\\dt events.*
+\\d events.clicks
+SELECT page, count(*) AS n FROM events.clicks GROUP BY page ORDER BY n DESC;
+"""
+    out = subprocess.run(
+        ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(server), "-U", "analyst",
+         "-d", "default", "-f", "-"],
+        input=script, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "COPY 3" in out.stdout
+    assert "clicks" in out.stdout
+    assert "events" in out.stdout
+    assert "/home" in out.stdout and "2" in out.stdout
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is installed by .ci/run")
+def test_psql_cancel_of_a_long_query(server):
+    proc = subprocess.Popen(
+        ["psql", "-X", "-h", "127.0.0.1", "-p", str(server), "-U", "analyst", "-d", "default", "-c",
+         "SELECT count(*) FROM generate_series(1, 800000000) a WHERE a.value % 7 = 3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(1.0)
+    proc.send_signal(2)  # Ctrl-C: psql sends a CancelRequest
+    _, err = proc.communicate(timeout=20)
+    assert "canceling statement" in err or "cancel" in err.lower(), err
