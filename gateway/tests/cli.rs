@@ -6,6 +6,8 @@ fn apiary(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_apiary"))
         .args(args)
         .env_remove("APIARY_STORAGE")
+        .env_remove("APIARY_USER")
+        .env_remove("APIARY_PASSWORD")
         .output()
         .expect("run apiary");
     (
@@ -67,8 +69,8 @@ fn status_prints_the_node_and_its_swarm() {
 }
 
 #[test]
-fn serve_says_it_is_not_available_yet() {
-    let (code, _, err) = apiary(&["serve"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("Postgres gateway"), "{err}");
+fn serve_refuses_half_configured_credentials() {
+    let (code, _, err) = apiary(&["serve", "--user", "ana", "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("APIARY_PASSWORD"), "{err}");
 }
