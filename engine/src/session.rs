@@ -261,6 +261,17 @@ impl Session {
             if ddl::is_catalog_statement(inner) {
                 return Ok(Prepared::Catalog(inner.clone()));
             }
+            if matches!(
+                inner.as_ref(),
+                Statement::StartTransaction { .. }
+                    | Statement::Commit { .. }
+                    | Statement::Rollback { .. }
+            ) {
+                return Err(EngineError::Unsupported {
+                    statement: "BEGIN/COMMIT/ROLLBACK".into(),
+                    hint: "every write commits atomically on its own; run statements without BEGIN/COMMIT".into(),
+                });
+            }
         }
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         check_supported(&plan)?;
@@ -411,13 +422,6 @@ fn check_supported(plan: &LogicalPlan) -> Result<()> {
         LogicalPlan::Dml(dml) if !matches!(dml.op, WriteOp::Insert(_) | WriteOp::Delete | WriteOp::Update) => unsupported(
             &format!("{} {}", dml.op, dml.table_name),
             "use INSERT, DELETE or UPDATE",
-        ),
-        LogicalPlan::Statement(
-            datafusion::logical_expr::Statement::TransactionStart(_)
-            | datafusion::logical_expr::Statement::TransactionEnd(_),
-        ) => unsupported(
-            "BEGIN/COMMIT",
-            "every write commits atomically on its own; run statements without BEGIN/COMMIT",
         ),
         LogicalPlan::Copy(_) => unsupported(
             "COPY … TO",
