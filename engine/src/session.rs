@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use apiary_catalog::provider::{HiveList, SystemSchemas};
-use apiary_catalog::{names, Catalog, ObjectKind, DEFAULT_BOX, DEFAULT_HIVE};
+use apiary_catalog::{names, Catalog, FrameDef, FrameName, ObjectKind, DEFAULT_BOX, DEFAULT_HIVE};
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::runtime_env::RuntimeEnv;
@@ -18,7 +18,7 @@ use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use futures::{StreamExt, TryStreamExt};
 use tracing::Instrument;
@@ -230,7 +230,7 @@ impl Session {
             let prepared = self.prepare(statement).await?;
             last = Some(self.execute(prepared).await?.collect().await?);
         }
-        Ok(last.expect("at least one statement"))
+        last.ok_or_else(|| EngineError::InvalidArgument("the query has no statements".into()))
     }
 
     /// Answers Apiary's own commands (`USE`, `SHOW HIVES|BOXES|FRAMES`,
@@ -242,6 +242,14 @@ impl Session {
         let _running = Running::start(&self.running);
         self.catalog.refresh().await?;
         self.run_command(command).await.map(Some)
+    }
+
+    /// The frame `name` (`frame`, `box.frame` or `hive.box.frame`) names,
+    /// resolved against the current hive and box.
+    pub async fn frame(&self, name: &ObjectName) -> Result<(FrameName, FrameDef)> {
+        let (hive, boxname) = self.current();
+        let (hive, boxname, frame) = ddl::resolve(name, &hive, &boxname)?;
+        Ok(self.catalog.frame(&hive, &boxname, &frame).await?)
     }
 
     /// Splits SQL text into statements (Postgres dialect).

@@ -69,6 +69,16 @@ struct Connection {
     copy: Mutex<Option<(CopyIn, Vec<u8>)>>,
 }
 
+impl Connection {
+    /// The `COPY` in progress. It is only ever replaced or appended to, so a
+    /// lock poisoned by a panic elsewhere still holds usable state.
+    fn pending_copy(&self) -> std::sync::MutexGuard<'_, Option<(CopyIn, Vec<u8>)>> {
+        self.copy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// Query handling shared by all connections of a node.
 pub struct QueryService {
     node: Arc<Node>,
@@ -209,62 +219,20 @@ async fn outcome_response(
 }
 
 /// Starts a `COPY FROM STDIN`: checks the frame and remembers where to write.
-fn start_copy(conn: &Connection, copy: CopyIn) -> PgWireResult<Response> {
-    let (hive, boxname) = conn.session.current();
-    let (h, b, f) = copy_target(&conn.session, &copy, &hive, &boxname)?;
+async fn start_copy(conn: &Connection, copy: CopyIn) -> PgWireResult<Response> {
+    let (_, def) = conn.session.frame(&copy.table).await.map_err(from_engine)?;
     let columns = if copy.columns.is_empty() {
-        let snapshot = conn.session.catalog().snapshot();
-        snapshot
-            .frame(&h, &b, &f)
-            .map(|def| def.columns.len())
-            .unwrap_or(0)
+        def.columns.len()
     } else {
         copy.columns.len()
     };
-    *conn.copy.lock().expect("copy state lock") = Some((copy, Vec::new()));
+    *conn.pending_copy() = Some((copy, Vec::new()));
     let text_format = 0;
     Ok(Response::CopyIn(CopyResponse::new(
         text_format,
         columns,
         stream::empty(),
     )))
-}
-
-/// The frame a `COPY` writes to, which must exist.
-fn copy_target(
-    session: &Session,
-    copy: &CopyIn,
-    hive: &str,
-    boxname: &str,
-) -> PgWireResult<(String, String, String)> {
-    let parts: Vec<String> = copy
-        .table
-        .0
-        .iter()
-        .map(|p| p.to_string().trim_matches('"').to_string())
-        .collect();
-    let (h, b, f) = match parts.as_slice() {
-        [f] => (hive.to_string(), boxname.to_string(), f.clone()),
-        [b, f] => (hive.to_string(), b.clone(), f.clone()),
-        [h, b, f] => (h.clone(), b.clone(), f.clone()),
-        _ => {
-            return Err(error(
-                "42601",
-                format!("{} is not a table name", copy.table),
-            ))
-        }
-    };
-    let (h, b, f) = (
-        h.to_ascii_lowercase(),
-        b.to_ascii_lowercase(),
-        f.to_ascii_lowercase(),
-    );
-    session
-        .catalog()
-        .snapshot()
-        .frame(&h, &b, &f)
-        .map_err(|e| from_engine(e.into()))?;
-    Ok((h, b, f))
 }
 
 impl QueryService {
@@ -282,7 +250,7 @@ impl QueryService {
             return builtin::run(client, &conn.session, &statement);
         }
         if let Some(copy) = CopyIn::from_statement(&statement)? {
-            return start_copy(conn, copy);
+            return start_copy(conn, copy).await;
         }
         let prepared = conn
             .session
@@ -482,7 +450,7 @@ impl ExtendedQueryHandler for QueryService {
                 result_response(result, format, options)
             }
             Stmt::Builtin(statement) => builtin::run(client, &conn.session, statement),
-            Stmt::Copy(copy) => start_copy(&conn, copy.as_ref().clone()),
+            Stmt::Copy(copy) => start_copy(&conn, copy.as_ref().clone()).await,
             Stmt::Engine { prepared, .. } => {
                 let prepared = match prepared {
                     Prepared::Plan(plan) => {
@@ -517,7 +485,7 @@ impl CopyHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let conn = connection(&self.node, &self.pg, client)?;
-        let mut pending = conn.copy.lock().expect("copy state lock");
+        let mut pending = conn.pending_copy();
         match pending.as_mut() {
             Some((_, buffer)) => {
                 buffer.extend_from_slice(&copy_data.data);
@@ -534,21 +502,17 @@ impl CopyHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let conn = connection(&self.node, &self.pg, client)?;
-        let taken = conn.copy.lock().expect("copy state lock").take();
+        let taken = conn.pending_copy().take();
         let (copy, data) = taken.ok_or_else(|| error("08P01", "COPY done without COPY"))?;
-        let (hive, boxname) = conn.session.current();
-        let (h, b, f) = copy_target(&conn.session, &copy, &hive, &boxname)?;
-        let catalog = conn.session.catalog();
-        let (name, def) = catalog
-            .frame(&h, &b, &f)
-            .await
-            .map_err(|e| from_engine(e.into()))?;
+        let (name, def) = conn.session.frame(&copy.table).await.map_err(from_engine)?;
         let batches = copy::decode(&data, &copy.format, &copy.columns, &name, &def)?;
-        let written = catalog
+        let written = conn
+            .session
+            .catalog()
+            .frames()
             .write(
-                &h,
-                &b,
-                &f,
+                &name,
+                &def,
                 &batches,
                 WriteMode::Append,
                 WriteOptions::default(),
@@ -569,7 +533,7 @@ impl CopyHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let Ok(conn) = connection(&self.node, &self.pg, client) {
-            conn.copy.lock().expect("copy state lock").take();
+            conn.pending_copy().take();
         }
         error(
             "57014",
