@@ -241,6 +241,25 @@ impl StorageRoot {
         }
     }
 
+    /// Writes `key`, replacing whatever is there. Object stores make the new
+    /// object visible whole (locally: a staged file renamed into place), so a
+    /// reader never sees half of it.
+    pub async fn put(&self, key: &Path, bytes: Bytes) -> Result<()> {
+        self.store
+            .put(key, PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| self.storage_error(e))
+    }
+
+    /// Deletes one object; deleting what is not there is not an error.
+    pub async fn delete(&self, key: &Path) -> Result<()> {
+        match self.store.delete(key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.storage_error(e)),
+        }
+    }
+
     /// Reads a whole object; `None` if it does not exist.
     pub async fn get(&self, key: &Path) -> Result<Option<Bytes>> {
         match self.store.get(key).await {
@@ -266,12 +285,8 @@ impl StorageRoot {
 
     /// Deletes every object under `dir` (used when dropping a frame).
     pub async fn delete_dir(&self, dir: &Path) -> Result<()> {
-        let metas = self.list_after(dir, None).await?;
-        for meta in metas {
-            match self.store.delete(&meta.location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.storage_error(e)),
-            }
+        for meta in self.list_after(dir, None).await? {
+            self.delete(&meta.location).await?;
         }
         Ok(())
     }

@@ -29,6 +29,10 @@ pub enum EngineError {
 
     #[error("the node is not running; call start() first")]
     NotStarted,
+
+    /// A wait ran past its deadline; the message names what was awaited.
+    #[error("timed out: {0}")]
+    Timeout(String),
 }
 
 impl From<datafusion::error::DataFusionError> for EngineError {

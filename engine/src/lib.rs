@@ -9,14 +9,22 @@
 //! and frames (`apiary_catalog::provider`). Every write — SDK calls, SQL
 //! `INSERT`/`DELETE`/`UPDATE`, `COPY` — ends in the catalog's one validated
 //! commit path.
+//!
+//! A node started with [`Node::start`] is a member of the [`swarm`]: it
+//! heartbeats into the root, and its world view of the other members comes
+//! from their heartbeats alone. Its [`colony`] load travels in the heartbeat.
 
+pub mod colony;
 pub mod command;
 mod ddl;
+pub mod distributed;
 pub mod error;
 pub mod node;
 pub mod session;
+pub mod swarm;
 
 pub use apiary_catalog as catalog;
+pub use colony::{regulation, ColonyStatus};
 pub use error::{EngineError, Result};
-pub use node::{regulation, ColonyStatus, Node, NodeConfig, NodeInfo, SwarmStatus};
+pub use node::{Node, NodeConfig, NodeInfo, SwarmStatus};
 pub use session::{Outcome, Prepared, QueryResult, Session};

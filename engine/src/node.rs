@@ -1,23 +1,31 @@
 //! The node: one Apiary process's (or Python client's) presence on a root.
 //!
 //! A node owns the catalog of its root, the DataFusion runtime its queries
-//! share, and its identity and resources. `start` connects to storage;
-//! `shutdown` lets go. This slice runs solo: the node reports itself as the
-//! whole swarm. Heartbeats in storage and distributed scans build on the same
-//! `Node` (see the swarm design, DESIGN §6).
+//! share (a fair spill memory pool of `bees × bee memory`, spilling to the
+//! node's scratch directory), its [`Colony`] load and its view of the
+//! [`Swarm`]. [`Node::start`] joins the swarm: the node heartbeats into the
+//! root until [`Node::shutdown`] deletes the heartbeat. [`Node::open`] only
+//! reads (one-shot CLI commands).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use apiary_catalog::provider::SystemSchemas;
 use apiary_catalog::Catalog;
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use serde::Serialize;
 
+use crate::colony::{Colony, ColonyStatus};
+use crate::distributed::worker::WorkerContext;
+use crate::distributed::{Bees, DistributeSettings, Distributor, Worker};
 use crate::error::{EngineError, Result};
 use crate::session::Session;
+use crate::swarm::heartbeat::HEARTBEAT_FORMAT;
+use crate::swarm::{
+    wall_clock_ms, Capacity, Heartbeat, Membership, NodeState, Swarm, SwarmTimings,
+};
 
 /// Everything that configures a node, built once from arguments and the
 /// environment.
@@ -27,10 +35,24 @@ pub struct NodeConfig {
     pub name: String,
     /// Storage root URI.
     pub storage: String,
-    /// Unique per process.
+    /// Unique per process (`APIARY_NODE_ID` overrides).
     pub node_id: String,
+    /// Cores this process may use (cgroup CPU quota honoured).
     pub cores: usize,
+    /// Memory this process may use (cgroup limit honoured).
     pub memory_bytes: u64,
+    /// Memory budget of one bee (`APIARY_BEE_MEMORY`, e.g. `256MiB`);
+    /// default: three quarters of the memory shared by the bees.
+    pub bee_memory_bytes: u64,
+    /// Where bees spill (`APIARY_SCRATCH_DIR`); removed on shutdown.
+    pub scratch_dir: PathBuf,
+    /// Heartbeat interval and failure thresholds (`APIARY_HEARTBEAT_INTERVAL`,
+    /// `APIARY_DEAD_AFTER`, e.g. `2s`, `10s`).
+    pub timings: SwarmTimings,
+    /// The Postgres endpoint announced in the heartbeat (set by `apiary serve`).
+    pub listen: Option<String>,
+    /// When stages are distributed and how tasks are retried.
+    pub distribute: DistributeSettings,
 }
 
 impl NodeConfig {
@@ -46,17 +68,101 @@ impl NodeConfig {
             Some(s) if !s.trim().is_empty() => s.to_string(),
             _ => solo_root(name)?.to_string_lossy().into_owned(),
         };
-        let node_id = std::env::var("APIARY_NODE_ID")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(generate_node_id);
+        let node_id = match env("APIARY_NODE_ID") {
+            Some(id) => validate_node_id(&id)?,
+            None => generate_node_id(),
+        };
+        let cores = available_cores();
+        let memory_bytes = available_memory();
+        let bee_memory_bytes = match env("APIARY_BEE_MEMORY") {
+            Some(text) => parse_size("APIARY_BEE_MEMORY", &text)?,
+            None => memory_bytes / 4 * 3 / cores.max(1) as u64,
+        };
+        let scratch_dir = match env("APIARY_SCRATCH_DIR") {
+            Some(dir) => PathBuf::from(dir).join(&node_id),
+            None => std::env::temp_dir().join("apiary-scratch").join(&node_id),
+        };
+        let mut timings = SwarmTimings::default();
+        if let Some(text) = env("APIARY_HEARTBEAT_INTERVAL") {
+            timings.interval = parse_duration("APIARY_HEARTBEAT_INTERVAL", &text)?;
+        }
+        if let Some(text) = env("APIARY_DEAD_AFTER") {
+            timings.dead_after = parse_duration("APIARY_DEAD_AFTER", &text)?;
+            timings.suspect_after = timings.dead_after / 2;
+            timings.sweep_after = (timings.dead_after * 6).max(Duration::from_secs(60));
+        }
+        if timings.dead_after <= timings.interval {
+            return Err(EngineError::InvalidArgument(format!(
+                "APIARY_DEAD_AFTER ({:?}) must be longer than APIARY_HEARTBEAT_INTERVAL ({:?}), or every node looks dead",
+                timings.dead_after, timings.interval
+            )));
+        }
+        let mut distribute = DistributeSettings::default();
+        if let Some(text) = env("APIARY_DISTRIBUTE_MIN_CELLS") {
+            distribute.min_cells = text.trim().parse().map_err(|_| {
+                EngineError::InvalidArgument(format!(
+                    "APIARY_DISTRIBUTE_MIN_CELLS={text:?} is not a whole number of cells"
+                ))
+            })?;
+        }
+        if let Some(text) = env("APIARY_TASK_LEASE") {
+            distribute.lease = parse_duration("APIARY_TASK_LEASE", &text)?;
+        }
         Ok(NodeConfig {
             name: name.to_string(),
             storage,
             node_id,
-            cores: available_cores(),
-            memory_bytes: available_memory(),
+            cores,
+            memory_bytes,
+            bee_memory_bytes,
+            scratch_dir,
+            timings,
+            listen: None,
+            distribute,
         })
+    }
+
+    /// One bee per core.
+    pub fn bees(&self) -> usize {
+        self.cores.max(1)
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_size(variable: &str, text: &str) -> Result<u64> {
+    match text.trim().parse::<bytesize::ByteSize>() {
+        Ok(size) if size.as_u64() >= 1 << 20 => Ok(size.as_u64()),
+        _ => Err(EngineError::InvalidArgument(format!(
+            "{variable}={text:?} is not a memory size of at least 1 MiB; write e.g. 64MiB or 2GiB"
+        ))),
+    }
+}
+
+fn parse_duration(variable: &str, text: &str) -> Result<Duration> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(EngineError::InvalidArgument(format!(
+            "{variable}={text:?} is not a duration; write e.g. 500ms, 2s or 1m"
+        ))),
+    }
+}
+
+/// Node ids name heartbeat objects and scratch directories.
+fn validate_node_id(id: &str) -> Result<String> {
+    let ok = id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.starts_with('.');
+    if ok {
+        Ok(id.to_string())
+    } else {
+        Err(EngineError::InvalidArgument(format!(
+            "APIARY_NODE_ID={id:?} must be at most 128 letters, digits, '-', '_' or '.'"
+        )))
     }
 }
 
@@ -82,10 +188,16 @@ pub fn solo_root(name: &str) -> Result<PathBuf> {
 }
 
 fn generate_node_id() -> String {
-    let host = std::env::var("HOSTNAME")
+    let host: String = std::env::var("HOSTNAME")
         .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "node".to_string());
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(48)
+        .collect();
+    let host = if host.is_empty() { "node".into() } else { host };
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
     format!("{host}-{}-{suffix}", std::process::id())
 }
@@ -122,47 +234,52 @@ fn available_memory() -> u64 {
     }
 }
 
-/// This node as seen in `status()` / `swarm_status()`.
+/// A node as shown by `swarm_status()`.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeInfo {
     pub node_id: String,
+    /// `alive` | `suspect` | `dead`.
     pub state: String,
     pub cores: usize,
     pub memory_gb: f64,
     pub bees: usize,
     pub bees_busy: usize,
     pub temperature: f64,
+    /// Seconds since the node's heartbeat last changed.
     pub last_seen_s: f64,
+    pub cached_cells: u64,
+    /// The node's Postgres endpoint, when it serves one.
+    pub listen: Option<String>,
+    /// True for the node answering this call.
+    pub this_node: bool,
 }
 
+/// What `swarm_status()` reports: every node with a heartbeat on the root.
 #[derive(Debug, Clone, Serialize)]
 pub struct SwarmStatus {
     pub alive: usize,
     pub suspect: usize,
     pub dead: usize,
+    /// Bees of the alive nodes.
     pub total_bees: usize,
+    /// Memory of the alive nodes.
     pub total_memory_gb: f64,
     pub nodes: Vec<NodeInfo>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ColonyStatus {
-    /// Load in [0, 1].
-    pub temperature: f64,
-    /// cold | ideal | warm | hot | critical
-    pub regulation: String,
-    pub abandoned_tasks: u64,
-    pub running_queries: usize,
-    pub bees: usize,
-}
+const GIB: f64 = (1u64 << 30) as f64;
 
 /// A running node.
 pub struct Node {
     config: NodeConfig,
     catalog: Arc<Catalog>,
     runtime: Arc<RuntimeEnv>,
-    running: Arc<AtomicUsize>,
+    colony: Arc<Colony>,
+    swarm: Arc<Swarm>,
+    distributor: Arc<Distributor>,
+    membership: Mutex<Option<(Membership, Worker)>>,
     started: Instant,
+    started_at_ms: u64,
 }
 
 impl std::fmt::Debug for Node {
@@ -174,18 +291,83 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// Connects to the root (checking access) and opens its catalog.
+    /// Connects to the root (checking access), opens its catalog and joins
+    /// the swarm: from now on this node heartbeats and takes part in queries.
     pub async fn start(config: NodeConfig) -> Result<Self> {
+        let node = Node::open(config).await?;
+        let announce: Arc<dyn Fn(u64) -> Heartbeat + Send + Sync> = {
+            let colony = node.colony.clone();
+            let config = node.config.clone();
+            let started_at_ms = node.started_at_ms;
+            Arc::new(move |seq| heartbeat(&config, &colony, started_at_ms, seq))
+        };
+        let bees = Bees::new(
+            node.config.bees(),
+            node.config.bee_memory_bytes,
+            &node.config.scratch_dir,
+            node.catalog.root(),
+        )?;
+        let worker = Worker::start(Arc::new(WorkerContext {
+            node_id: node.config.node_id.clone(),
+            root: node.catalog.root().clone(),
+            bees,
+            colony: node.colony.clone(),
+        }));
+        let membership = Membership::join(node.swarm.clone(), announce).await?;
+        *node.membership.lock().unwrap_or_else(|p| p.into_inner()) = Some((membership, worker));
+        Ok(node)
+    }
+
+    /// Connects to the root and opens its catalog without joining the
+    /// swarm: for one-shot commands (`apiary sql`, `apiary status`) that
+    /// should not be handed work.
+    pub async fn open(config: NodeConfig) -> Result<Self> {
         install_crypto_provider();
         let catalog = Catalog::open(&config.storage).await?;
-        let runtime = RuntimeEnvBuilder::new().build_arc()?;
-        tracing::info!(node_id = %config.node_id, root = %catalog.root(), "node started");
+        tokio::fs::create_dir_all(&config.scratch_dir)
+            .await
+            .map_err(|e| {
+                EngineError::InvalidArgument(format!(
+                    "cannot create the scratch directory {} (set APIARY_SCRATCH_DIR): {e}",
+                    config.scratch_dir.display()
+                ))
+            })?;
+        let bees = config.bees();
+        let pool_bytes = config.bee_memory_bytes.saturating_mul(bees as u64) as usize;
+        let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(pool_bytes));
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(pool.clone())
+            .with_temp_file_path(config.scratch_dir.clone())
+            .build_arc()?;
+        let swarm = Arc::new(Swarm::new(catalog.root().clone(), config.timings));
+        // A node that only opened the root still coordinates its queries
+        // across the members it sees now.
+        swarm.refresh(false).await?;
+        let colony = Arc::new(Colony::new(bees, pool, pool_bytes));
+        let distributor = Arc::new(Distributor::new(
+            config.node_id.clone(),
+            catalog.root().clone(),
+            swarm.clone(),
+            colony.clone(),
+            config.distribute,
+        ));
+        tracing::info!(
+            node_id = %config.node_id,
+            root = %catalog.root(),
+            bees,
+            bee_memory = %bytesize::ByteSize(config.bee_memory_bytes),
+            "node started"
+        );
         Ok(Node {
+            colony,
+            distributor,
             config,
             catalog,
             runtime,
-            running: Arc::new(AtomicUsize::new(0)),
+            swarm,
+            membership: Mutex::new(None),
             started: Instant::now(),
+            started_at_ms: wall_clock_ms(),
         })
     }
 
@@ -195,6 +377,24 @@ impl Node {
 
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
+    }
+
+    /// The swarm this node sees (its world view is refreshed by the
+    /// heartbeat task while the node is a member).
+    pub fn swarm(&self) -> &Arc<Swarm> {
+        &self.swarm
+    }
+
+    pub fn colony(&self) -> &Arc<Colony> {
+        &self.colony
+    }
+
+    /// Whether this node heartbeats (started, not only opened).
+    pub fn is_member(&self) -> bool {
+        self.membership
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     /// A new SQL session on this node (current hive and box: `default`).
@@ -209,61 +409,84 @@ impl Node {
             self.catalog.clone(),
             self.runtime.clone(),
             self.config.cores,
-            self.running.clone(),
+            self.colony.running().clone(),
             system,
+            Some(self.distributor.clone()),
+            self.config.node_id.clone(),
         )
     }
 
-    /// Stops the node. Solo nodes hold nothing in storage, so this only logs.
+    /// Stops taking tasks, lets running ones finish (up to 30 s), leaves
+    /// the swarm (deleting the heartbeat) and removes the scratch directory.
+    /// Safe to call more than once.
     pub async fn shutdown(&self) {
+        let membership = self
+            .membership
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((membership, worker)) = membership {
+            worker.stop(Duration::from_secs(30)).await;
+            if let Err(e) = membership.leave().await {
+                tracing::warn!(node_id = %self.config.node_id, error = %e, "cannot delete the heartbeat; peers will see this node die instead");
+            }
+        }
+        let _ = tokio::fs::remove_dir_all(&self.config.scratch_dir).await;
         tracing::info!(node_id = %self.config.node_id, "node stopped");
     }
 
-    fn bees(&self) -> usize {
-        self.config.cores.max(1)
-    }
-
-    fn info(&self) -> NodeInfo {
-        let busy = self.running.load(Ordering::SeqCst).min(self.bees());
-        NodeInfo {
-            node_id: self.config.node_id.clone(),
-            state: "alive".into(),
-            cores: self.config.cores,
-            memory_gb: self.config.memory_bytes as f64 / (1u64 << 30) as f64,
-            bees: self.bees(),
-            bees_busy: busy,
-            temperature: self.temperature(),
-            last_seen_s: 0.0,
+    /// The swarm as this node sees it. A member answers from the world view
+    /// its heartbeat task keeps fresh; an opened node lists the heartbeats
+    /// now.
+    pub async fn swarm_status(&self) -> Result<SwarmStatus> {
+        if !self.is_member() {
+            self.swarm.refresh(false).await?;
         }
+        Ok(self.swarm_status_now())
     }
 
-    fn temperature(&self) -> f64 {
-        let running = self.running.load(Ordering::SeqCst) as f64;
-        (running / self.bees() as f64).clamp(0.0, 1.0)
-    }
-
-    /// The swarm as this node sees it; a solo node sees only itself.
-    pub fn swarm_status(&self) -> SwarmStatus {
-        let me = self.info();
+    fn swarm_status_now(&self) -> SwarmStatus {
+        let world = self.swarm.world();
+        let now = Instant::now();
+        let member = self.is_member();
+        let mut nodes: Vec<NodeInfo> = world
+            .peers(now)
+            .into_iter()
+            .filter(|(p, _, _)| !(member && p.heartbeat.node_id == self.config.node_id))
+            .map(|(peer, state, age)| node_info(&peer.heartbeat, state, age.as_secs_f64(), false))
+            .collect();
+        if member {
+            let me = heartbeat(&self.config, &self.colony, self.started_at_ms, 0);
+            nodes.push(node_info(&me, NodeState::Alive, 0.0, true));
+        }
+        nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        let count = |state: &str| nodes.iter().filter(|n| n.state == state).count();
+        let alive_nodes = nodes.iter().filter(|n| n.state == "alive");
         SwarmStatus {
-            alive: 1,
-            suspect: 0,
-            dead: 0,
-            total_bees: me.bees,
-            total_memory_gb: me.memory_gb,
-            nodes: vec![me],
+            alive: count("alive"),
+            suspect: count("suspect"),
+            dead: count("dead"),
+            total_bees: alive_nodes.clone().map(|n| n.bees).sum(),
+            total_memory_gb: alive_nodes.map(|n| n.memory_gb).sum(),
+            nodes,
         }
     }
 
     pub fn colony_status(&self) -> ColonyStatus {
-        let temperature = self.temperature();
-        ColonyStatus {
-            temperature,
-            regulation: regulation(temperature).into(),
-            abandoned_tasks: 0,
-            running_queries: self.running.load(Ordering::SeqCst),
-            bees: self.bees(),
-        }
+        let swarm = self.swarm_status_now();
+        let alive: Vec<f64> = swarm
+            .nodes
+            .iter()
+            .filter(|n| n.state == "alive")
+            .map(|n| n.temperature)
+            .collect();
+        let own = self.colony.load().temperature;
+        let mean = if alive.is_empty() {
+            own
+        } else {
+            alive.iter().sum::<f64>() / alive.len() as f64
+        };
+        self.colony.status(mean)
     }
 
     /// `status()`: who this node is and where it stores data.
@@ -272,24 +495,51 @@ impl Node {
             "name": self.config.name,
             "node_id": self.config.node_id,
             "storage": self.catalog.root().url().as_str(),
-            "mode": "solo",
+            "mode": if self.is_member() { "swarm" } else { "client" },
             "state": "running",
             "cores": self.config.cores,
-            "memory_gb": self.config.memory_bytes as f64 / (1u64 << 30) as f64,
-            "bees": self.bees(),
+            "memory_gb": self.config.memory_bytes as f64 / GIB,
+            "bees": self.config.bees(),
+            "bee_memory_mb": self.config.bee_memory_bytes / (1 << 20),
+            "scratch_dir": self.config.scratch_dir.display().to_string(),
             "uptime_s": self.started.elapsed().as_secs_f64(),
         })
     }
 }
 
-/// Names the load band of a temperature.
-pub fn regulation(temperature: f64) -> &'static str {
-    match temperature {
-        t if t < 0.25 => "cold",
-        t if t < 0.6 => "ideal",
-        t if t < 0.8 => "warm",
-        t if t < 0.95 => "hot",
-        _ => "critical",
+/// This node's announcement with its current load.
+fn heartbeat(config: &NodeConfig, colony: &Colony, started_at_ms: u64, seq: u64) -> Heartbeat {
+    Heartbeat {
+        format: HEARTBEAT_FORMAT,
+        node_id: config.node_id.clone(),
+        seq,
+        written_at_ms: wall_clock_ms(),
+        started_at_ms,
+        capacity: Capacity {
+            cores: config.cores,
+            memory_bytes: config.memory_bytes,
+            bees: config.bees(),
+            bee_memory_bytes: config.bee_memory_bytes,
+        },
+        load: colony.load(),
+        cached_cells: 0,
+        listen: config.listen.clone(),
+    }
+}
+
+fn node_info(beat: &Heartbeat, state: NodeState, last_seen_s: f64, this_node: bool) -> NodeInfo {
+    NodeInfo {
+        node_id: beat.node_id.clone(),
+        state: state.as_str().to_string(),
+        cores: beat.capacity.cores,
+        memory_gb: beat.capacity.memory_bytes as f64 / GIB,
+        bees: beat.capacity.bees,
+        bees_busy: beat.load.bees_busy,
+        temperature: beat.load.temperature,
+        last_seen_s,
+        cached_cells: beat.cached_cells,
+        listen: beat.listen.clone(),
+        this_node,
     }
 }
 

@@ -15,6 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
@@ -25,6 +26,7 @@ use tracing::Instrument;
 
 use crate::command::{self, Command};
 use crate::ddl;
+use crate::distributed::{Distribute, Distributor};
 use crate::error::{EngineError, Result};
 
 /// A planned statement, ready for [`Session::execute`].
@@ -104,6 +106,8 @@ pub struct Session {
     ctx: SessionContext,
     /// Statements running on this node, shared with the node for colony load.
     running: Arc<AtomicUsize>,
+    /// The node this session runs on (named in `EXPLAIN ANALYZE`).
+    node_id: String,
 }
 
 impl std::fmt::Debug for Session {
@@ -139,25 +143,31 @@ impl Session {
         target_partitions: usize,
         running: Arc<AtomicUsize>,
         system: SystemSchemas,
+        distributor: Option<Arc<Distributor>>,
+        node_id: String,
     ) -> Self {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(DEFAULT_HIVE, DEFAULT_BOX)
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true)
             .with_target_partitions(target_partitions.max(1));
-        let state = SessionStateBuilder::new()
+        let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
             .with_catalog_list(Arc::new(HiveList::with_system_schemas(
                 catalog.clone(),
                 system,
-            )))
-            .build();
+            )));
+        if let Some(distributor) = distributor {
+            state = state.with_physical_optimizer_rule(Arc::new(Distribute::new(distributor)));
+        }
+        let state = state.build();
         Session {
             catalog,
             ctx: SessionContext::new_with_state(state),
             running,
+            node_id,
         }
     }
 
@@ -303,6 +313,10 @@ impl Session {
             }),
             _ => None,
         };
+        if let LogicalPlan::Analyze(analyze) = &plan {
+            let input = analyze.input.as_ref().clone();
+            return Ok(Outcome::Rows(self.explain_analyze(input).await?));
+        }
         let frame = self.ctx.execute_logical_plan(plan).await?;
         if let Some(command) = command {
             let batches = frame.collect().await?;
@@ -326,6 +340,29 @@ impl Session {
         Ok(Outcome::Rows(Box::pin(RecordBatchStreamAdapter::new(
             schema, rows,
         ))))
+    }
+
+    /// Runs `input` to the end and returns one row per task (the node that
+    /// ran it, its cells, bytes, rows and time), then a total row and the
+    /// coordination overhead: wall time beyond the slowest task.
+    async fn explain_analyze(&self, input: LogicalPlan) -> Result<SendableRecordBatchStream> {
+        let state = self.ctx.state();
+        let plan = state.create_physical_plan(&input).await?;
+        let started = std::time::Instant::now();
+        let mut stream = execute_stream(plan.clone(), self.ctx.task_ctx())?;
+        let mut rows = 0u64;
+        while let Some(batch) = stream.next().await {
+            rows += batch?.num_rows() as u64;
+        }
+        let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+        drop(stream);
+        let table =
+            crate::distributed::explain::analyze_table(&plan, &self.node_id, rows, wall_ms)?;
+        let schema = table.schema();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::iter(vec![Ok(table)]),
+        )))
     }
 
     async fn run_command(&self, command: Command) -> Result<QueryResult> {

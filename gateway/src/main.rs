@@ -42,7 +42,7 @@ enum Commands {
         /// The statement, e.g. "SELECT * FROM analytics.events.clicks LIMIT 10".
         query: String,
     },
-    /// Print this node's status and the swarm it sees.
+    /// Print the swarm on a root (every node with a heartbeat) as JSON.
     Status {
         #[command(flatten)]
         root: RootArgs,
@@ -99,15 +99,19 @@ fn main() -> ExitCode {
     }
 }
 
-async fn start(root: RootArgs) -> Result<Node, String> {
-    let config = NodeConfig::new("default", root.storage.as_deref()).map_err(|e| e.to_string())?;
-    Node::start(config).await.map_err(|e| e.to_string())
+fn config(root: RootArgs) -> Result<NodeConfig, String> {
+    NodeConfig::new("default", root.storage.as_deref()).map_err(|e| e.to_string())
+}
+
+/// Opens the root for a one-shot command, without joining the swarm.
+async fn open(root: RootArgs) -> Result<Node, String> {
+    Node::open(config(root)?).await.map_err(|e| e.to_string())
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Commands::Sql { root, query } => {
-            let node = start(root).await?;
+            let node = open(root).await?;
             let result = node
                 .session()
                 .sql(&query)
@@ -121,10 +125,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Commands::Status { root } => {
-            let node = start(root).await?;
+            let node = open(root).await?;
+            let swarm = node.swarm_status().await.map_err(|e| e.to_string())?;
             let status = serde_json::json!({
                 "node": node.status(),
-                "swarm": node.swarm_status(),
+                "swarm": swarm,
                 "colony": node.colony_status(),
             });
             println!(
@@ -152,13 +157,16 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             if let Some(path) = users_file {
                 users.read_file(&path).map_err(|e| e.to_string())?;
             }
-            let node = Arc::new(start(root).await?);
+            let stop = shutdown_signal();
+            let mut config = config(root)?;
+            config.listen = Some(listen.clone());
+            let node = Arc::new(Node::start(config).await.map_err(|e| e.to_string())?);
             let config = ServeConfig {
                 listen,
                 users,
                 tls: tls_cert.zip(tls_key),
             };
-            serve(node.clone(), config, shutdown_signal())
+            serve(node.clone(), config, stop)
                 .await
                 .map_err(|e| e.to_string())?;
             node.shutdown().await;
@@ -167,27 +175,34 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
-/// Completes on SIGTERM (container stop) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Completes on SIGTERM (container stop) or SIGINT (Ctrl-C). The handlers
+/// are installed when this is called, not when the future is first polled,
+/// so a stop request during start-up is not lost (or fatal).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        signal(SignalKind::terminate())
+            .ok()
+            .zip(signal(SignalKind::interrupt()).ok())
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            Some((mut term, mut int)) => {
                 tokio::select! {
-                    _ = ctrl_c => {}
                     _ = term.recv() => {}
+                    _ = int.recv() => {}
                 }
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown requested");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutdown requested");
 }

@@ -34,6 +34,7 @@ pub fn from_engine(e: EngineError) -> PgWireError {
         EngineError::Unsupported { .. } => "0A000",
         EngineError::InvalidArgument(_) => "22023",
         EngineError::NotStarted => "55000",
+        EngineError::Timeout(_) => "57014",
     };
     error(code, e.to_string())
 }

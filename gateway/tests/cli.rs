@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+mod common;
+
 fn apiary(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_apiary"))
         .args(args)
@@ -58,14 +60,26 @@ fn bad_sql_fails_with_a_message_and_exit_code() {
 }
 
 #[test]
-fn status_prints_the_node_and_its_swarm() {
-    let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = apiary(&["status", "--storage", dir.path().to_str().unwrap()]);
+fn status_lists_the_servers_of_a_root() {
+    let empty = tempfile::tempdir().unwrap();
+    let (code, out, err) = apiary(&["status", "--storage", empty.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let status: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(status["swarm"]["alive"], 1);
-    assert!(status["node"]["node_id"].as_str().unwrap().len() > 8);
+    assert_eq!(status["swarm"]["alive"], 0);
+    assert_eq!(status["node"]["mode"], "client");
     assert!(status["colony"]["regulation"].is_string());
+
+    let server = common::Server::start();
+    let root = server.root().to_str().unwrap().to_string();
+    let (code, out, err) = apiary(&["status", "--storage", &root]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(status["swarm"]["alive"], 1, "{status}");
+    let node = &status["swarm"]["nodes"][0];
+    assert_eq!(node["state"], "alive");
+    assert!(node["node_id"].as_str().unwrap().len() > 8);
+    assert!(node["bees"].as_u64().unwrap() >= 1);
+    assert!(server.terminate().success());
 }
 
 #[test]

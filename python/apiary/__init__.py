@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from ._apiary import (
     AlreadyExistsError,
     ApiaryError,
+    DeadlineExceededError,
     InvalidNameError,
     NativeNode,
     NotFoundError,
@@ -47,6 +48,7 @@ __all__ = [
     "Apiary",
     "ApiaryError",
     "AlreadyExistsError",
+    "DeadlineExceededError",
     "InvalidNameError",
     "NotFoundError",
     "NotStartedError",

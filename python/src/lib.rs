@@ -76,6 +76,13 @@ create_exception!(
     "The node is not running; call start() first."
 );
 
+create_exception!(
+    _apiary,
+    DeadlineExceededError,
+    ApiaryError,
+    "A wait ran past its deadline (a task, the swarm, storage)."
+);
+
 fn to_py(err: EngineError) -> PyErr {
     let message = err.to_string();
     match err {
@@ -95,6 +102,7 @@ fn to_py(err: EngineError) -> PyErr {
         EngineError::Unsupported { .. } => UnsupportedError::new_err(message),
         EngineError::InvalidArgument(_) => ApiaryError::new_err(message),
         EngineError::NotStarted => NotStartedError::new_err(message),
+        EngineError::Timeout(_) => DeadlineExceededError::new_err(message),
     }
 }
 
@@ -203,10 +211,10 @@ impl NativeNode {
         }
     }
 
-    fn swarm_status_json(&self) -> PyResult<String> {
+    fn swarm_status_json(&self, py: Python<'_>) -> PyResult<String> {
         let r = self.running()?;
-        serde_json::to_string(&r.node.swarm_status())
-            .map_err(|e| ApiaryError::new_err(e.to_string()))
+        let status = self.block(py, async move { r.node.swarm_status().await })?;
+        serde_json::to_string(&status).map_err(|e| ApiaryError::new_err(e.to_string()))
     }
 
     fn colony_status_json(&self) -> PyResult<String> {
@@ -424,6 +432,10 @@ fn _apiary(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("SqlError", py.get_type::<SqlError>()),
         ("UnsupportedError", py.get_type::<UnsupportedError>()),
         ("NotStartedError", py.get_type::<NotStartedError>()),
+        (
+            "DeadlineExceededError",
+            py.get_type::<DeadlineExceededError>(),
+        ),
     ] {
         m.add(name, ty)?;
     }

@@ -186,8 +186,12 @@ def test_sql_commands_and_explain_analyze(ap):
     country = next(r for r in described if r["column_name"] == "country")
     assert country["partition_key"] is True and country["cells"] == 3 and country["rows"] == 60
     plan = ap.query("EXPLAIN ANALYZE SELECT country, COUNT(*) FROM analytics.events.clicks GROUP BY country")
-    text = "\n".join(str(v) for v in plan.column(1).to_pylist())
-    assert "output_rows" in text
+    by_task = {row["task"]: row for row in plan.to_pylist()}
+    # A solo node scans every cell itself.
+    assert by_task["local scan"]["cells"] == 3 and by_task["local scan"]["rows"] == 60
+    assert by_task["local scan"]["node"] == ap.status()["node_id"]
+    assert by_task["total"]["rows"] == 3 and by_task["total"]["node"] == "1 node(s)"
+    assert by_task["coordination overhead"]["time_ms"] >= 0
 
 
 def test_solo_mode_uses_apiary_home(tmp_path, monkeypatch):

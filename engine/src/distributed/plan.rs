@@ -1,0 +1,240 @@
+//! Cutting scan stages out of a physical plan and assigning their cells.
+//!
+//! [`Distribute`] is a DataFusion physical optimizer rule that runs last. It
+//! looks for *scan stages* — maximal chains of partition-local operators
+//! (filter, projection, partial aggregate, partition-preserving sort, local
+//! limit) over one Parquet cell scan — and, when more than one node is alive
+//! and the stage has enough cells, regroups the cells into one file group per
+//! task, assigns each task to a node, and puts an [`ExchangeExec`] in the
+//! stage's place. Partition `i` of the exchange is exactly partition `i` of
+//! the regrouped stage, so everything above it plans and runs unchanged.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use datafusion::common::config::ConfigOptions;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::Result as DfResult;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coop::CooperativeExec;
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::limit::LocalLimitExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::exchange::{ExchangeExec, PlannedTask};
+use super::Distributor;
+
+/// The physical optimizer rule that distributes scan stages.
+#[derive(Debug)]
+pub struct Distribute {
+    distributor: Arc<Distributor>,
+}
+
+impl Distribute {
+    pub fn new(distributor: Arc<Distributor>) -> Self {
+        Distribute { distributor }
+    }
+}
+
+impl PhysicalOptimizerRule for Distribute {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let query_id = uuid::Uuid::new_v4().simple().to_string();
+        let mut stages = 0;
+        rewrite(&self.distributor, plan, &query_id, &mut stages)
+    }
+
+    fn name(&self) -> &str {
+        "apiary_distribute"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+fn rewrite(
+    distributor: &Arc<Distributor>,
+    plan: Arc<dyn ExecutionPlan>,
+    query_id: &str,
+    stages: &mut usize,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    if let Some(scan) = stage_scan(&plan) {
+        if let Some(exchange) = plan_stage(distributor, &plan, &scan, query_id, *stages)? {
+            *stages += 1;
+            return Ok(exchange);
+        }
+        return Ok(plan);
+    }
+    let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
+    if children.is_empty() {
+        return Ok(plan);
+    }
+    let children = children
+        .into_iter()
+        .map(|child| rewrite(distributor, child, query_id, stages))
+        .collect::<DfResult<Vec<_>>>()?;
+    replace_children_if_necessary(plan, children)
+}
+
+/// Operators that compute each output partition from the same input
+/// partition alone.
+fn is_partition_local(plan: &dyn ExecutionPlan) -> bool {
+    if let Some(aggregate) = plan.downcast_ref::<AggregateExec>() {
+        return *aggregate.mode() == AggregateMode::Partial;
+    }
+    if let Some(sort) = plan.downcast_ref::<SortExec>() {
+        return sort.preserve_partitioning();
+    }
+    plan.downcast_ref::<FilterExec>().is_some()
+        || plan.downcast_ref::<ProjectionExec>().is_some()
+        || plan.downcast_ref::<LocalLimitExec>().is_some()
+        || plan.downcast_ref::<CooperativeExec>().is_some()
+}
+
+/// The Parquet cell scan at the bottom of `plan` when `plan` is a scan
+/// stage: a chain of partition-local operators ending in that scan.
+fn stage_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<FileScanConfig> {
+    if let Some(scan) = plan.downcast_ref::<DataSourceExec>() {
+        let config = scan.data_source().downcast_ref::<FileScanConfig>()?;
+        return (config.file_source().file_type() == "parquet").then(|| config.clone());
+    }
+    if !is_partition_local(plan.as_ref()) {
+        return None;
+    }
+    match plan.children().as_slice() {
+        [child] => stage_scan(child),
+        _ => None,
+    }
+}
+
+/// `stage` with its scan reading `groups` (one output partition per group).
+fn with_groups(
+    stage: &Arc<dyn ExecutionPlan>,
+    scan: &FileScanConfig,
+    groups: Vec<FileGroup>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    if stage.downcast_ref::<DataSourceExec>().is_some() {
+        let config = FileScanConfigBuilder::from(scan.clone())
+            .with_file_groups(groups)
+            .build();
+        return Ok(DataSourceExec::from_data_source(config));
+    }
+    let child = stage.children()[0].clone();
+    let child = with_groups(&child, scan, groups)?;
+    replace_children_if_necessary(stage.clone(), vec![child])
+}
+
+/// The scan's files, each once and whole: DataFusion may have split large
+/// files into byte ranges across its partitions, but a task's unit is a cell.
+fn whole_cells(scan: &FileScanConfig) -> Vec<PartitionedFile> {
+    let mut seen = std::collections::HashSet::new();
+    scan.file_groups
+        .iter()
+        .flat_map(|g| g.iter())
+        .filter(|f| seen.insert(f.object_meta.location.clone()))
+        .map(|f| {
+            let mut file = f.clone();
+            file.range = None;
+            file
+        })
+        .collect()
+}
+
+/// Spreads files over `n` groups, largest first into the lightest group.
+fn regroup(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
+    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
+    let n = n.max(1).min(files.len().max(1));
+    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
+    for file in files {
+        if let Some(lightest) = groups.iter_mut().min_by_key(|(bytes, _)| *bytes) {
+            lightest.0 += file.object_meta.size;
+            lightest.1.push(file);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, files)| FileGroup::new(files))
+        .collect()
+}
+
+/// Decides whether and how to distribute one stage; `None` runs it locally.
+fn plan_stage(
+    distributor: &Arc<Distributor>,
+    stage: &Arc<dyn ExecutionPlan>,
+    scan: &FileScanConfig,
+    query_id: &str,
+    stage_index: usize,
+) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+    let files = whole_cells(scan);
+    if files.len() < distributor.settings.min_cells {
+        return Ok(None);
+    }
+    let slots = distributor.slots(Instant::now());
+    let nodes: std::collections::BTreeSet<&str> = slots.iter().map(|s| s.as_str()).collect();
+    if nodes.len() < 2 {
+        return Ok(None);
+    }
+    let groups = regroup(files, slots.len());
+    let regrouped = with_groups(stage, scan, groups.clone())?;
+    let mut tasks = Vec::with_capacity(groups.len());
+    for (index, group) in groups.into_iter().enumerate() {
+        let cells = group.len();
+        tracing::debug!(
+            task = index,
+            files = ?group.iter().map(|f| (f.object_meta.location.as_ref(), f.range.as_ref().map(|r| (r.start, r.end)))).collect::<Vec<_>>(),
+            "planned task"
+        );
+        let bytes = group.iter().map(|f| f.object_meta.size).sum();
+        let fragment = with_groups(stage, scan, vec![group])?;
+        let Some(encoded) = distributor.encode(fragment.clone()) else {
+            return Ok(None);
+        };
+        tasks.push(PlannedTask {
+            index,
+            node_id: slots[index % slots.len()].clone(),
+            plan: fragment,
+            fragment: base64::engine::general_purpose::STANDARD.encode(encoded),
+            cells,
+            bytes,
+        });
+    }
+    Ok(Some(Arc::new(ExchangeExec::new(
+        regrouped,
+        tasks,
+        query_id.to_string(),
+        stage_index,
+        distributor.clone(),
+    ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regroup_balances_bytes_and_never_makes_empty_groups() {
+        let files: Vec<PartitionedFile> = [50u64, 10, 30, 20, 40]
+            .iter()
+            .enumerate()
+            .map(|(i, size)| PartitionedFile::new(format!("f{i}.parquet"), *size))
+            .collect();
+        let groups = regroup(files.clone(), 2);
+        let sums: Vec<u64> = groups
+            .iter()
+            .map(|g| g.iter().map(|f| f.object_meta.size).sum())
+            .collect();
+        assert_eq!(sums, [80, 70]);
+        assert_eq!(regroup(files, 9).len(), 5);
+    }
+}

@@ -1,0 +1,201 @@
+"""The multi-node swarm tutorial, for real: three `apiary serve` processes
+and this Python client share one S3 root (SeaweedFS) and nothing else."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from apiary import Apiary
+
+APIARY = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/apiary/target")) / "debug" / "apiary"
+
+QUERIES = [
+    "SELECT page, COUNT(*) AS visits, AVG(duration_ms) AS avg_duration FROM analytics.events.clicks GROUP BY page ORDER BY visits DESC, page",
+    "SELECT country, COUNT(*) AS events, AVG(duration_ms) AS avg_duration FROM analytics.events.clicks GROUP BY country ORDER BY events DESC, country",
+    "SELECT COUNT(*) AS n, SUM(duration_ms) AS total FROM analytics.events.clicks WHERE country IN ('us', 'de') OR page = '/docs'",
+    "SELECT event_id, user_id FROM analytics.events.clicks WHERE duration_ms > 29900 ORDER BY event_id",
+    "SELECT user_id, MAX(duration_ms) AS longest FROM analytics.events.clicks GROUP BY user_id ORDER BY longest DESC, user_id LIMIT 5",
+    "SELECT a.country, COUNT(*) AS pairs FROM analytics.events.clicks a JOIN analytics.events.clicks b ON a.event_id = b.event_id AND a.country = b.country GROUP BY a.country ORDER BY a.country",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Swarm:
+    """`apiary serve` processes on one root."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self.procs: list[subprocess.Popen] = []
+
+    def start_node(self) -> subprocess.Popen:
+        env = dict(os.environ, APIARY_STORAGE=self.root, APIARY_LISTEN=f"127.0.0.1:{free_port()}")
+        proc = subprocess.Popen([str(APIARY), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def swarm(s3_env):
+    root = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/swarm-{uuid.uuid4().hex[:8]}"
+    nodes = Swarm(root)
+    for _ in range(3):
+        nodes.start_node()
+    ap = Apiary("swarm", storage=root)
+    ap.start()
+    yield nodes, ap
+    ap.shutdown()
+    nodes.stop()
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def alive(ap: Apiary) -> int:
+    return ap.swarm_status()["alive"]
+
+
+def write_clicks(ap: Apiary) -> pa.Table:
+    ap.create_hive("analytics")
+    ap.create_box("analytics", "events")
+    ap.create_frame("analytics", "events", "clicks", {
+        "event_id": "int64", "user_id": "utf8", "page": "utf8", "duration_ms": "int64", "country": "utf8",
+    }, partition_by=["country"])
+    rng = random.Random(7)
+    countries = ["us", "uk", "de", "fr", "jp", "br", "au", "ca"]
+    pages = ["/home", "/products", "/about", "/pricing", "/docs", "/blog"]
+    table = pa.table({
+        "event_id": list(range(10000)),
+        "user_id": [f"user_{rng.randint(1, 500)}" for _ in range(10000)],
+        "page": [rng.choice(pages) for _ in range(10000)],
+        "duration_ms": [rng.randint(100, 30000) for _ in range(10000)],
+        "country": [rng.choice(countries) for _ in range(10000)],
+    })
+    result = ap.write_to_frame("analytics", "events", "clicks", table)
+    assert result["rows_written"] == 10000
+    assert result["cells_written"] >= 8
+    return table
+
+
+def task_rows(ap: Apiary, query: str):
+    df = ap.query(f"EXPLAIN ANALYZE {query}").to_pandas()
+    return df[df.task.str.startswith("s")]
+
+
+def test_tutorial_steps_4_to_9_across_four_nodes(swarm):
+    nodes, ap = swarm
+    wait_for(lambda: alive(ap) == 4, 10, "3 servers and the client to be alive")
+    status = ap.swarm_status()
+    assert status["total_bees"] == sum(n["bees"] for n in status["nodes"])
+    assert all(n["state"] == "alive" and n["cores"] >= 1 and n["memory_gb"] > 0 for n in status["nodes"])
+    assert sum(n["this_node"] for n in status["nodes"]) == 1
+
+    table = write_clicks(ap)
+    df = table.to_pandas()
+
+    by_page = ap.query(QUERIES[0]).to_pandas()
+    expected = df.groupby("page").agg(visits=("event_id", "count"), avg_duration=("duration_ms", "mean"))
+    for row in by_page.itertuples():
+        assert row.visits == expected.loc[row.page, "visits"]
+        assert row.avg_duration == pytest.approx(expected.loc[row.page, "avg_duration"])
+    by_country = ap.query(QUERIES[1]).to_pandas()
+    assert dict(zip(by_country.country, by_country.events)) == df.country.value_counts().to_dict()
+
+    tasks = task_rows(ap, "SELECT country, COUNT(*) FROM analytics.events.clicks GROUP BY country")
+    assert tasks.node.nunique() >= 3, tasks
+    assert tasks.cells.sum() >= 8
+
+    # Step 7: a fourth server joins with no configuration and gets work.
+    newcomer = nodes.start_node()
+    wait_for(lambda: alive(ap) == 5, 15, "the new server to be alive")
+    new_id = next(n["node_id"] for n in ap.swarm_status()["nodes"]
+                  if n["node_id"] not in set(tasks.node) and not n["this_node"])
+    tasks = task_rows(ap, "SELECT country, COUNT(*) FROM analytics.events.clicks GROUP BY country")
+    assert new_id in set(tasks.node), (new_id, tasks)
+    assert newcomer.poll() is None
+
+    colony = ap.colony_status()
+    assert 0.0 <= colony["temperature"] <= 1.0
+    assert colony["regulation"] in {"cold", "ideal", "warm", "hot", "critical"}
+    assert colony["abandoned_tasks"] == 0
+
+
+def test_distributed_answers_equal_local_answers(swarm, monkeypatch):
+    nodes, ap = swarm
+    wait_for(lambda: alive(ap) == 4, 10, "the swarm")
+    write_clicks(ap)
+    monkeypatch.setenv("APIARY_DISTRIBUTE_MIN_CELLS", "1000000")
+    local = Apiary("local", storage=nodes.root)
+    local.start()
+    try:
+        for query in QUERIES:
+            distributed, alone = ap.query(query), local.query(query)
+            assert distributed.column_names == alone.column_names, query
+            assert distributed.num_rows == alone.num_rows, query
+            for got, want in zip(distributed.to_pylist(), alone.to_pylist()):
+                for column, value in want.items():
+                    # AVG sums floats, so the order partial results arrive
+                    # in may change the last bits.
+                    if isinstance(value, float):
+                        assert got[column] == pytest.approx(value, rel=1e-12), query
+                    else:
+                        assert got[column] == value, query
+        assert task_rows(ap, QUERIES[1]).node.nunique() >= 3
+        assert task_rows(local, QUERIES[1]).empty
+    finally:
+        local.shutdown()
+
+
+def test_a_killed_worker_does_not_break_queries_and_is_reported_dead(swarm):
+    nodes, ap = swarm
+    wait_for(lambda: alive(ap) == 4, 10, "the swarm")
+    table = write_clicks(ap)
+    expected = dict(zip(*table.group_by("country").aggregate([("event_id", "count")]).to_pydict().values()))
+    nodes.procs[0].send_signal(signal.SIGKILL)
+    nodes.procs[0].wait()
+    killed_at = time.time()
+    # The victim still looks alive for a few seconds: it gets tasks, and the
+    # coordinator must notice and reassign them.
+    got = ap.query("SELECT country, COUNT(*) AS n FROM analytics.events.clicks GROUP BY country").to_pydict()
+    assert dict(zip(got["country"], got["n"])) == expected
+    wait_for(lambda: ap.swarm_status()["dead"] == 1, 15 - (time.time() - killed_at), "the killed node to be dead")
+    assert ap.swarm_status()["alive"] == 3
+
+
+def test_a_stopped_server_deletes_its_heartbeat(swarm):
+    nodes, ap = swarm
+    wait_for(lambda: alive(ap) == 4, 10, "the swarm")
+    nodes.procs[1].send_signal(signal.SIGTERM)
+    assert nodes.procs[1].wait(timeout=30) == 0
+    wait_for(lambda: ap.swarm_status()["alive"] == 3 and ap.swarm_status()["dead"] == 0, 6, "the node to leave")
