@@ -1,6 +1,7 @@
 //! Apiary's own SQL commands, which DataFusion does not know:
 //! `USE HIVE h`, `USE BOX b` (or `USE h.b`), `SHOW HIVES`, `SHOW BOXES [IN h]`,
-//! `SHOW FRAMES [IN h.b]`, `DESCRIBE [FRAME] h.b.f`.
+//! `SHOW FRAMES [IN h.b]`, `DESCRIBE [FRAME] h.b.f`, and the swarm's
+//! `SHOW SWARM` and `SHOW COLONY`.
 //!
 //! They are recognised from the token stream of the statement (never by
 //! rewriting SQL text); anything else goes to DataFusion unchanged.
@@ -27,6 +28,10 @@ pub enum Command {
         boxname: Option<String>,
     },
     Describe(Vec<String>),
+    /// The nodes of the root, as `swarm_status()`.
+    ShowSwarm,
+    /// This node's load, as `colony_status()`.
+    ShowColony,
 }
 
 /// Returns the command if `sql` is one of Apiary's own, `None` for anything
@@ -80,6 +85,14 @@ pub fn parse(sql: &str) -> Result<Option<Command>> {
                 },
                 _ => return Err(usage("SHOW BOXES [IN hive]")),
             }
+        }
+        (Some("SHOW"), Some("SWARM")) => {
+            expect_end(&words[2..], "SHOW SWARM")?;
+            Command::ShowSwarm
+        }
+        (Some("SHOW"), Some("COLONY")) => {
+            expect_end(&words[2..], "SHOW COLONY")?;
+            Command::ShowColony
         }
         (Some("SHOW"), Some("FRAMES")) => {
             let parts = in_clause(&words[2..], "SHOW FRAMES [IN [hive.]box]")?;

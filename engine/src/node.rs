@@ -8,6 +8,7 @@
 //! reads (one-shot CLI commands).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -278,8 +279,8 @@ pub struct Node {
     swarm: Arc<Swarm>,
     distributor: Arc<Distributor>,
     membership: Mutex<Option<(Membership, Worker)>>,
+    vitals: Arc<Vitals>,
     started: Instant,
-    started_at_ms: u64,
 }
 
 impl std::fmt::Debug for Node {
@@ -296,10 +297,8 @@ impl Node {
     pub async fn start(config: NodeConfig) -> Result<Self> {
         let node = Node::open(config).await?;
         let announce: Arc<dyn Fn(u64) -> Heartbeat + Send + Sync> = {
-            let colony = node.colony.clone();
-            let config = node.config.clone();
-            let started_at_ms = node.started_at_ms;
-            Arc::new(move |seq| heartbeat(&config, &colony, started_at_ms, seq))
+            let vitals = node.vitals.clone();
+            Arc::new(move |seq| vitals.heartbeat(seq))
         };
         let bees = Bees::new(
             node.config.bees(),
@@ -315,6 +314,7 @@ impl Node {
         }));
         let membership = Membership::join(node.swarm.clone(), announce).await?;
         *node.membership.lock().unwrap_or_else(|p| p.into_inner()) = Some((membership, worker));
+        node.vitals.member.store(true, Ordering::SeqCst);
         Ok(node)
     }
 
@@ -358,16 +358,23 @@ impl Node {
             bee_memory = %bytesize::ByteSize(config.bee_memory_bytes),
             "node started"
         );
+        let vitals = Arc::new(Vitals {
+            config: config.clone(),
+            colony: colony.clone(),
+            swarm: swarm.clone(),
+            started_at_ms: wall_clock_ms(),
+            member: AtomicBool::new(false),
+        });
         Ok(Node {
             colony,
             distributor,
+            vitals,
             config,
             catalog,
             runtime,
             swarm,
             membership: Mutex::new(None),
             started: Instant::now(),
-            started_at_ms: wall_clock_ms(),
         })
     }
 
@@ -391,10 +398,7 @@ impl Node {
 
     /// Whether this node heartbeats (started, not only opened).
     pub fn is_member(&self) -> bool {
-        self.membership
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        self.vitals.member.load(Ordering::SeqCst)
     }
 
     /// A new SQL session on this node (current hive and box: `default`).
@@ -412,7 +416,7 @@ impl Node {
             self.colony.running().clone(),
             system,
             Some(self.distributor.clone()),
-            self.config.node_id.clone(),
+            Some(self.vitals.clone()),
         )
     }
 
@@ -425,6 +429,7 @@ impl Node {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
+        self.vitals.member.store(false, Ordering::SeqCst);
         if let Some((membership, worker)) = membership {
             worker.stop(Duration::from_secs(30)).await;
             if let Err(e) = membership.leave().await {
@@ -446,47 +451,11 @@ impl Node {
     }
 
     fn swarm_status_now(&self) -> SwarmStatus {
-        let world = self.swarm.world();
-        let now = Instant::now();
-        let member = self.is_member();
-        let mut nodes: Vec<NodeInfo> = world
-            .peers(now)
-            .into_iter()
-            .filter(|(p, _, _)| !(member && p.heartbeat.node_id == self.config.node_id))
-            .map(|(peer, state, age)| node_info(&peer.heartbeat, state, age.as_secs_f64(), false))
-            .collect();
-        if member {
-            let me = heartbeat(&self.config, &self.colony, self.started_at_ms, 0);
-            nodes.push(node_info(&me, NodeState::Alive, 0.0, true));
-        }
-        nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
-        let count = |state: &str| nodes.iter().filter(|n| n.state == state).count();
-        let alive_nodes = nodes.iter().filter(|n| n.state == "alive");
-        SwarmStatus {
-            alive: count("alive"),
-            suspect: count("suspect"),
-            dead: count("dead"),
-            total_bees: alive_nodes.clone().map(|n| n.bees).sum(),
-            total_memory_gb: alive_nodes.map(|n| n.memory_gb).sum(),
-            nodes,
-        }
+        self.vitals.swarm_status()
     }
 
     pub fn colony_status(&self) -> ColonyStatus {
-        let swarm = self.swarm_status_now();
-        let alive: Vec<f64> = swarm
-            .nodes
-            .iter()
-            .filter(|n| n.state == "alive")
-            .map(|n| n.temperature)
-            .collect();
-        let own = self.colony.load().temperature;
-        let mean = if alive.is_empty() {
-            own
-        } else {
-            alive.iter().sum::<f64>() / alive.len() as f64
-        };
-        self.colony.status(mean)
+        self.vitals.colony_status()
     }
 
     /// `status()`: who this node is and where it stores data.
@@ -507,23 +476,87 @@ impl Node {
     }
 }
 
-/// This node's announcement with its current load.
-fn heartbeat(config: &NodeConfig, colony: &Colony, started_at_ms: u64, seq: u64) -> Heartbeat {
-    Heartbeat {
-        format: HEARTBEAT_FORMAT,
-        node_id: config.node_id.clone(),
-        seq,
-        written_at_ms: wall_clock_ms(),
-        started_at_ms,
-        capacity: Capacity {
-            cores: config.cores,
-            memory_bytes: config.memory_bytes,
-            bees: config.bees(),
-            bee_memory_bytes: config.bee_memory_bytes,
-        },
-        load: colony.load(),
-        cached_cells: 0,
-        listen: config.listen.clone(),
+/// What a node reports about itself and the swarm it sees; shared with its
+/// sessions so SQL can show it too (`SHOW SWARM`, `SHOW COLONY`).
+#[derive(Debug)]
+pub struct Vitals {
+    config: NodeConfig,
+    colony: Arc<Colony>,
+    swarm: Arc<Swarm>,
+    started_at_ms: u64,
+    /// Heartbeating (started, and not yet shut down).
+    member: AtomicBool,
+}
+
+impl Vitals {
+    pub fn node_id(&self) -> &str {
+        &self.config.node_id
+    }
+
+    /// This node's announcement with its current load.
+    fn heartbeat(&self, seq: u64) -> Heartbeat {
+        let config = &self.config;
+        Heartbeat {
+            format: HEARTBEAT_FORMAT,
+            node_id: config.node_id.clone(),
+            seq,
+            written_at_ms: wall_clock_ms(),
+            started_at_ms: self.started_at_ms,
+            capacity: Capacity {
+                cores: config.cores,
+                memory_bytes: config.memory_bytes,
+                bees: config.bees(),
+                bee_memory_bytes: config.bee_memory_bytes,
+            },
+            load: self.colony.load(),
+            cached_cells: 0,
+            listen: config.listen.clone(),
+        }
+    }
+
+    /// The swarm from the last world view, with this node (when it is a
+    /// member) at its current load.
+    pub fn swarm_status(&self) -> SwarmStatus {
+        let world = self.swarm.world();
+        let now = Instant::now();
+        let member = self.member.load(Ordering::SeqCst);
+        let mut nodes: Vec<NodeInfo> = world
+            .peers(now)
+            .into_iter()
+            .filter(|(p, _, _)| !(member && p.heartbeat.node_id == self.config.node_id))
+            .map(|(peer, state, age)| node_info(&peer.heartbeat, state, age.as_secs_f64(), false))
+            .collect();
+        if member {
+            nodes.push(node_info(&self.heartbeat(0), NodeState::Alive, 0.0, true));
+        }
+        nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        let count = |state: &str| nodes.iter().filter(|n| n.state == state).count();
+        let alive_nodes = nodes.iter().filter(|n| n.state == "alive");
+        SwarmStatus {
+            alive: count("alive"),
+            suspect: count("suspect"),
+            dead: count("dead"),
+            total_bees: alive_nodes.clone().map(|n| n.bees).sum(),
+            total_memory_gb: alive_nodes.map(|n| n.memory_gb).sum(),
+            nodes,
+        }
+    }
+
+    /// This node's load, with the mean temperature of the alive nodes.
+    pub fn colony_status(&self) -> ColonyStatus {
+        let alive: Vec<f64> = self
+            .swarm_status()
+            .nodes
+            .iter()
+            .filter(|n| n.state == "alive")
+            .map(|n| n.temperature)
+            .collect();
+        let mean = if alive.is_empty() {
+            self.colony.load().temperature
+        } else {
+            alive.iter().sum::<f64>() / alive.len() as f64
+        };
+        self.colony.status(mean)
     }
 }
 

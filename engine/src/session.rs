@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use apiary_catalog::provider::{HiveList, SystemSchemas};
 use apiary_catalog::{names, Catalog, FrameDef, FrameName, ObjectKind, DEFAULT_BOX, DEFAULT_HIVE};
-use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
@@ -24,10 +24,12 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use futures::{StreamExt, TryStreamExt};
 use tracing::Instrument;
 
+use crate::colony::ColonyStatus;
 use crate::command::{self, Command};
 use crate::ddl;
 use crate::distributed::{Distribute, Distributor};
 use crate::error::{EngineError, Result};
+use crate::node::{SwarmStatus, Vitals};
 
 /// A planned statement, ready for [`Session::execute`].
 #[derive(Debug, Clone)]
@@ -106,8 +108,9 @@ pub struct Session {
     ctx: SessionContext,
     /// Statements running on this node, shared with the node for colony load.
     running: Arc<AtomicUsize>,
-    /// The node this session runs on (named in `EXPLAIN ANALYZE`).
-    node_id: String,
+    /// The node this session runs on, for `SHOW SWARM`, `SHOW COLONY` and
+    /// `EXPLAIN ANALYZE`.
+    vitals: Option<Arc<Vitals>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -144,7 +147,7 @@ impl Session {
         running: Arc<AtomicUsize>,
         system: SystemSchemas,
         distributor: Option<Arc<Distributor>>,
-        node_id: String,
+        vitals: Option<Arc<Vitals>>,
     ) -> Self {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(DEFAULT_HIVE, DEFAULT_BOX)
@@ -167,12 +170,17 @@ impl Session {
             catalog,
             ctx: SessionContext::new_with_state(state),
             running,
-            node_id,
+            vitals,
         }
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
+    }
+
+    /// The id of the node this session runs on.
+    pub fn node_id(&self) -> &str {
+        self.vitals.as_ref().map_or("local", |v| v.node_id())
     }
 
     /// The current hive and box, which unqualified names resolve against.
@@ -357,7 +365,7 @@ impl Session {
         let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
         drop(stream);
         let table =
-            crate::distributed::explain::analyze_table(&plan, &self.node_id, rows, wall_ms)?;
+            crate::distributed::explain::analyze_table(&plan, self.node_id(), rows, wall_ms)?;
         let schema = table.schema();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             schema,
@@ -400,6 +408,8 @@ impl Session {
                     self.catalog.list_frames(&hive, &boxname).await?,
                 ))
             }
+            Command::ShowSwarm => Ok(swarm_table(&self.vitals()?.swarm_status())?),
+            Command::ShowColony => Ok(colony_table(&self.vitals()?.colony_status())?),
             Command::Describe(parts) => {
                 let (hive, boxname, frame) = match parts.as_slice() {
                     [f] => (cur_hive, cur_box, f.clone()),
@@ -410,6 +420,15 @@ impl Session {
                 self.describe(&hive, &boxname, &frame).await
             }
         }
+    }
+
+    fn vitals(&self) -> Result<&Arc<Vitals>> {
+        self.vitals
+            .as_ref()
+            .ok_or_else(|| EngineError::Unsupported {
+                statement: "SHOW SWARM / SHOW COLONY".into(),
+                hint: "this session does not run on a node".into(),
+            })
     }
 
     /// One row per column: name, declared type, nullability, whether it is a
@@ -490,4 +509,81 @@ fn message(text: &str) -> QueryResult {
     )]));
     let array: ArrayRef = Arc::new(StringArray::from(vec![text.to_string()]));
     QueryResult::single(RecordBatch::try_new(schema, vec![array]).expect("one utf8 column"))
+}
+
+/// `SHOW SWARM`: one row per node with a heartbeat on the root.
+fn swarm_table(swarm: &SwarmStatus) -> Result<QueryResult> {
+    let nodes = &swarm.nodes;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("node_id", DataType::Utf8, false),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("cores", DataType::UInt64, false),
+        Field::new("memory_gb", DataType::Float64, false),
+        Field::new("bees", DataType::UInt64, false),
+        Field::new("bees_busy", DataType::UInt64, false),
+        Field::new("temperature", DataType::Float64, false),
+        Field::new("last_seen_s", DataType::Float64, false),
+        Field::new("listen", DataType::Utf8, true),
+        Field::new("this_node", DataType::Boolean, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            nodes.iter().map(|n| &n.node_id),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            nodes.iter().map(|n| &n.state),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            nodes.iter().map(|n| n.cores as u64),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            nodes.iter().map(|n| n.memory_gb),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            nodes.iter().map(|n| n.bees as u64),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            nodes.iter().map(|n| n.bees_busy as u64),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            nodes.iter().map(|n| n.temperature),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            nodes.iter().map(|n| n.last_seen_s),
+        )),
+        Arc::new(StringArray::from_iter(
+            nodes.iter().map(|n| n.listen.as_deref()),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            nodes.iter().map(|n| Some(n.this_node)),
+        )),
+    ];
+    Ok(QueryResult::single(RecordBatch::try_new(schema, columns)?))
+}
+
+/// `SHOW COLONY`: this node's load as one row.
+fn colony_table(colony: &ColonyStatus) -> Result<QueryResult> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("temperature", DataType::Float64, false),
+        Field::new("regulation", DataType::Utf8, false),
+        Field::new("abandoned_tasks", DataType::UInt64, false),
+        Field::new("bees", DataType::UInt64, false),
+        Field::new("bees_busy", DataType::UInt64, false),
+        Field::new("queue", DataType::UInt64, false),
+        Field::new("memory_pressure", DataType::Float64, false),
+        Field::new("running_queries", DataType::UInt64, false),
+        Field::new("swarm_temperature", DataType::Float64, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Float64Array::from(vec![colony.temperature])),
+        Arc::new(StringArray::from(vec![colony.regulation.clone()])),
+        Arc::new(UInt64Array::from(vec![colony.abandoned_tasks])),
+        Arc::new(UInt64Array::from(vec![colony.bees as u64])),
+        Arc::new(UInt64Array::from(vec![colony.bees_busy as u64])),
+        Arc::new(UInt64Array::from(vec![colony.queue as u64])),
+        Arc::new(Float64Array::from(vec![colony.memory_pressure])),
+        Arc::new(UInt64Array::from(vec![colony.running_queries as u64])),
+        Arc::new(Float64Array::from(vec![colony.swarm_temperature])),
+    ];
+    Ok(QueryResult::single(RecordBatch::try_new(schema, columns)?))
 }

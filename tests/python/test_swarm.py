@@ -145,6 +145,11 @@ def test_tutorial_steps_4_to_9_across_four_nodes(swarm):
     assert new_id in set(tasks.node), (new_id, tasks)
     assert newcomer.poll() is None
 
+    shown = ap.query("SHOW SWARM").to_pylist()
+    assert len(shown) == 5 and all(row["state"] == "alive" for row in shown)
+    assert {row["node_id"] for row in shown} == {n["node_id"] for n in ap.swarm_status()["nodes"]}
+    assert ap.query("SHOW COLONY").to_pylist()[0]["regulation"] in {"cold", "ideal", "warm", "hot", "critical"}
+
     colony = ap.colony_status()
     assert 0.0 <= colony["temperature"] <= 1.0
     assert colony["regulation"] in {"cold", "ideal", "warm", "hot", "critical"}
