@@ -30,6 +30,10 @@ pub enum EngineError {
     #[error("the node is not running; call start() first")]
     NotStarted,
 
+    /// The node is too loaded to take the statement now.
+    #[error("{0}")]
+    Overloaded(String),
+
     /// A wait ran past its deadline; the message names what was awaited.
     #[error("timed out: {0}")]
     Timeout(String),

@@ -18,7 +18,7 @@ use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use serde::Serialize;
 
-use crate::colony::{Colony, ColonyStatus};
+use crate::colony::{Backpressure, Colony, ColonyStatus, RegulationSettings};
 use crate::distributed::worker::WorkerContext;
 use crate::distributed::{Bees, DistributeSettings, Distributor, Worker};
 use crate::error::{EngineError, Result};
@@ -54,6 +54,8 @@ pub struct NodeConfig {
     pub listen: Option<String>,
     /// When stages are distributed and how tasks are retried.
     pub distribute: DistributeSettings,
+    /// How a hot node holds back writes and queries.
+    pub regulation: RegulationSettings,
 }
 
 impl NodeConfig {
@@ -109,6 +111,21 @@ impl NodeConfig {
         if let Some(text) = env("APIARY_TASK_LEASE") {
             distribute.lease = parse_duration("APIARY_TASK_LEASE", &text)?;
         }
+        let mut regulation = RegulationSettings::default();
+        if let Some(text) = env("APIARY_BACKPRESSURE") {
+            regulation.backpressure = match text.trim().to_ascii_lowercase().as_str() {
+                "wait" => Backpressure::Wait,
+                "error" => Backpressure::Error,
+                _ => {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "APIARY_BACKPRESSURE={text:?} must be wait or error"
+                    )))
+                }
+            };
+        }
+        if let Some(text) = env("APIARY_ADMISSION_WAIT") {
+            regulation.admission_wait = parse_duration("APIARY_ADMISSION_WAIT", &text)?;
+        }
         Ok(NodeConfig {
             name: name.to_string(),
             storage,
@@ -120,6 +137,7 @@ impl NodeConfig {
             timings,
             listen: None,
             distribute,
+            regulation,
         })
     }
 
@@ -343,7 +361,7 @@ impl Node {
         // A node that only opened the root still coordinates its queries
         // across the members it sees now.
         swarm.refresh(false).await?;
-        let colony = Arc::new(Colony::new(bees, pool, pool_bytes));
+        let colony = Arc::new(Colony::new(bees, pool, pool_bytes, config.regulation));
         let distributor = Arc::new(Distributor::new(
             config.node_id.clone(),
             catalog.root().clone(),
@@ -491,6 +509,10 @@ pub struct Vitals {
 impl Vitals {
     pub fn node_id(&self) -> &str {
         &self.config.node_id
+    }
+
+    pub fn colony(&self) -> &Arc<Colony> {
+        &self.colony
     }
 
     /// This node's announcement with its current load.

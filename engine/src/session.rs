@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use apiary_catalog::provider::{HiveList, SystemSchemas};
-use apiary_catalog::{names, Catalog, FrameDef, FrameName, ObjectKind, DEFAULT_BOX, DEFAULT_HIVE};
+use apiary_catalog::{
+    names, Catalog, FrameDef, FrameName, ObjectKind, WriteMode, WriteOptions, WriteResult,
+    DEFAULT_BOX, DEFAULT_HIVE,
+};
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::runtime_env::RuntimeEnv;
@@ -24,7 +27,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use futures::{StreamExt, TryStreamExt};
 use tracing::Instrument;
 
-use crate::colony::ColonyStatus;
+use crate::colony::{ColonyStatus, Work};
 use crate::command::{self, Command};
 use crate::ddl;
 use crate::distributed::{Distribute, Distributor};
@@ -251,6 +254,35 @@ impl Session {
         last.ok_or_else(|| EngineError::InvalidArgument("the query has no statements".into()))
     }
 
+    /// Waits until this node's colony lets `work` in (see
+    /// [`crate::colony::Colony::admit`]).
+    async fn admit(&self, work: Work) -> Result<()> {
+        match &self.vitals {
+            Some(vitals) => vitals.colony().admit(work).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Appends (or overwrites) `batches` into a frame through the catalog's
+    /// validated commit path, once the colony lets a write in. The SDK's
+    /// `write_to_frame` and the gateway's `COPY` write here.
+    pub async fn write(
+        &self,
+        name: &FrameName,
+        def: &FrameDef,
+        batches: &[RecordBatch],
+        mode: WriteMode,
+        opts: WriteOptions,
+    ) -> Result<WriteResult> {
+        self.admit(Work::Write).await?;
+        let _running = Running::start(&self.running);
+        Ok(self
+            .catalog
+            .frames()
+            .write(name, def, batches, mode, opts)
+            .await?)
+    }
+
     /// Answers Apiary's own commands (`USE`, `SHOW HIVES|BOXES|FRAMES`,
     /// `DESCRIBE`); `None` when `text` is not one of them.
     pub async fn command(&self, text: &str) -> Result<Option<QueryResult>> {
@@ -307,6 +339,11 @@ impl Session {
     /// Runs a prepared statement. Queries stream their rows; writes and
     /// catalog statements finish before this returns.
     pub async fn execute(&self, prepared: Prepared) -> Result<Outcome> {
+        let work = match &prepared {
+            Prepared::Plan(LogicalPlan::Dml(_)) | Prepared::Catalog(_) => Work::Write,
+            Prepared::Plan(_) => Work::Query,
+        };
+        self.admit(work).await?;
         let running = Running::start(&self.running);
         let plan = match prepared {
             Prepared::Catalog(statement) => return ddl::run(self, &statement).await,

@@ -508,8 +508,6 @@ impl CopyHandler for QueryService {
         let batches = copy::decode(&data, &copy.format, &copy.columns, &name, &def)?;
         let written = conn
             .session
-            .catalog()
-            .frames()
             .write(
                 &name,
                 &def,
@@ -518,7 +516,7 @@ impl CopyHandler for QueryService {
                 WriteOptions::default(),
             )
             .await
-            .map_err(|e| from_engine(e.into()))?;
+            .map_err(from_engine)?;
         let tag = Tag::new("COPY").with_rows(written.rows_written as usize);
         client
             .send(PgWireBackendMessage::CommandComplete(tag.into()))

@@ -35,6 +35,7 @@ pub fn from_engine(e: EngineError) -> PgWireError {
         EngineError::InvalidArgument(_) => "22023",
         EngineError::NotStarted => "55000",
         EngineError::Timeout(_) => "57014",
+        EngineError::Overloaded(_) => "53000",
     };
     error(code, e.to_string())
 }

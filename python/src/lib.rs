@@ -83,6 +83,13 @@ create_exception!(
     "A wait ran past its deadline (a task, the swarm, storage)."
 );
 
+create_exception!(
+    _apiary,
+    OverloadedError,
+    ApiaryError,
+    "The node is too loaded to take the statement now; retry later or use another node."
+);
+
 fn to_py(err: EngineError) -> PyErr {
     let message = err.to_string();
     match err {
@@ -103,6 +110,7 @@ fn to_py(err: EngineError) -> PyErr {
         EngineError::InvalidArgument(_) => ApiaryError::new_err(message),
         EngineError::NotStarted => NotStartedError::new_err(message),
         EngineError::Timeout(_) => DeadlineExceededError::new_err(message),
+        EngineError::Overloaded(_) => OverloadedError::new_err(message),
     }
 }
 
@@ -337,11 +345,8 @@ impl NativeNode {
         };
         let opts = WriteOptions { drop_extra_columns };
         self.block(py, async move {
-            let result = r
-                .node
-                .catalog()
-                .write(hive, boxname, frame, &batches, mode, opts)
-                .await?;
+            let (name, def) = r.node.catalog().frame(hive, boxname, frame).await?;
+            let result = r.session.write(&name, &def, &batches, mode, opts).await?;
             Ok(serde_json::to_string(&result).unwrap_or_default())
         })
     }
@@ -436,6 +441,7 @@ fn _apiary(m: &Bound<'_, PyModule>) -> PyResult<()> {
             "DeadlineExceededError",
             py.get_type::<DeadlineExceededError>(),
         ),
+        ("OverloadedError", py.get_type::<OverloadedError>()),
     ] {
         m.add(name, ty)?;
     }
