@@ -14,6 +14,7 @@
 //! heartbeats into the root, and its world view of the other members comes
 //! from their heartbeats alone. Its [`colony`] load travels in the heartbeat.
 
+pub mod cache;
 pub mod colony;
 pub mod command;
 mod ddl;

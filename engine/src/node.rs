@@ -18,8 +18,9 @@ use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use serde::Serialize;
 
+use crate::cache::CellCache;
 use crate::colony::{Backpressure, Colony, ColonyStatus, RegulationSettings};
-use crate::distributed::worker::WorkerContext;
+use crate::distributed::worker::{register_root_store, WorkerContext};
 use crate::distributed::{Bees, DistributeSettings, Distributor, Worker};
 use crate::error::{EngineError, Result};
 use crate::session::Session;
@@ -47,6 +48,11 @@ pub struct NodeConfig {
     pub bee_memory_bytes: u64,
     /// Where bees spill (`APIARY_SCRATCH_DIR`); removed on shutdown.
     pub scratch_dir: PathBuf,
+    /// Where cells read from a remote root are cached (`APIARY_CACHE_DIR`).
+    pub cache_dir: PathBuf,
+    /// Cache size limit (`APIARY_CACHE_SIZE`, e.g. `10GiB`; `0` turns the
+    /// cache off); default a quarter of the free disk.
+    pub cache_bytes: u64,
     /// Heartbeat interval and failure thresholds (`APIARY_HEARTBEAT_INTERVAL`,
     /// `APIARY_DEAD_AFTER`, e.g. `2s`, `10s`).
     pub timings: SwarmTimings,
@@ -84,6 +90,15 @@ impl NodeConfig {
         let scratch_dir = match env("APIARY_SCRATCH_DIR") {
             Some(dir) => PathBuf::from(dir).join(&node_id),
             None => std::env::temp_dir().join("apiary-scratch").join(&node_id),
+        };
+        let cache_dir = match env("APIARY_CACHE_DIR") {
+            Some(dir) => PathBuf::from(dir).join(&node_id),
+            None => std::env::temp_dir().join("apiary-cache").join(&node_id),
+        };
+        let cache_bytes = match env("APIARY_CACHE_SIZE") {
+            Some(text) if text.trim() == "0" => 0,
+            Some(text) => parse_size("APIARY_CACHE_SIZE", &text)?,
+            None => CellCache::default_limit(&cache_dir),
         };
         let mut timings = SwarmTimings::default();
         if let Some(text) = env("APIARY_HEARTBEAT_INTERVAL") {
@@ -134,6 +149,8 @@ impl NodeConfig {
             memory_bytes,
             bee_memory_bytes,
             scratch_dir,
+            cache_dir,
+            cache_bytes,
             timings,
             listen: None,
             distribute,
@@ -323,12 +340,14 @@ impl Node {
             node.config.bee_memory_bytes,
             &node.config.scratch_dir,
             node.catalog.root(),
+            node.vitals.cache.as_ref(),
         )?;
         let worker = Worker::start(Arc::new(WorkerContext {
             node_id: node.config.node_id.clone(),
             root: node.catalog.root().clone(),
             bees,
             colony: node.colony.clone(),
+            cache: node.vitals.cache.clone(),
         }));
         let membership = Membership::join(node.swarm.clone(), announce).await?;
         *node.membership.lock().unwrap_or_else(|p| p.into_inner()) = Some((membership, worker));
@@ -357,6 +376,13 @@ impl Node {
             .with_memory_pool(pool.clone())
             .with_temp_file_path(config.scratch_dir.clone())
             .build_arc()?;
+        let cache = match (catalog.root().remote_store(), config.cache_bytes) {
+            (Some(_), limit) if limit > 0 => {
+                Some(Arc::new(CellCache::open(config.cache_dir.clone(), limit)?))
+            }
+            _ => None,
+        };
+        register_root_store(&runtime, catalog.root(), cache.as_ref())?;
         let swarm = Arc::new(Swarm::new(catalog.root().clone(), config.timings));
         // A node that only opened the root still coordinates its queries
         // across the members it sees now.
@@ -368,18 +394,21 @@ impl Node {
             swarm.clone(),
             colony.clone(),
             config.distribute,
+            cache.clone(),
         ));
         tracing::info!(
             node_id = %config.node_id,
             root = %catalog.root(),
             bees,
             bee_memory = %bytesize::ByteSize(config.bee_memory_bytes),
+            cache = %cache.as_ref().map_or("off".to_string(), |c| format!("{} in {}", bytesize::ByteSize(config.cache_bytes), c.dir().display())),
             "node started"
         );
         let vitals = Arc::new(Vitals {
             config: config.clone(),
             colony: colony.clone(),
             swarm: swarm.clone(),
+            cache: cache.clone(),
             started_at_ms: wall_clock_ms(),
             member: AtomicBool::new(false),
         });
@@ -489,6 +518,10 @@ impl Node {
             "bees": self.config.bees(),
             "bee_memory_mb": self.config.bee_memory_bytes / (1 << 20),
             "scratch_dir": self.config.scratch_dir.display().to_string(),
+            "cache": self.vitals.cache.as_ref().map(|c| {
+                let (cells, bytes) = c.usage();
+                serde_json::json!({"dir": c.dir().display().to_string(), "limit_bytes": self.config.cache_bytes, "cells": cells, "bytes": bytes})
+            }),
             "uptime_s": self.started.elapsed().as_secs_f64(),
         })
     }
@@ -501,6 +534,7 @@ pub struct Vitals {
     config: NodeConfig,
     colony: Arc<Colony>,
     swarm: Arc<Swarm>,
+    cache: Option<Arc<CellCache>>,
     started_at_ms: u64,
     /// Heartbeating (started, and not yet shut down).
     member: AtomicBool,
@@ -531,7 +565,8 @@ impl Vitals {
                 bee_memory_bytes: config.bee_memory_bytes,
             },
             load: self.colony.load(),
-            cached_cells: 0,
+            cached_cells: self.cache.as_ref().map_or(0, |c| c.usage().0),
+            cache: self.cache.as_ref().map_or_else(Vec::new, |c| c.announced()),
             listen: config.listen.clone(),
         }
     }

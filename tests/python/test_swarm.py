@@ -136,6 +136,14 @@ def test_tutorial_steps_4_to_9_across_four_nodes(swarm):
     assert tasks.node.nunique() >= 3, tasks
     assert tasks.cells.sum() >= 8
 
+    # Nodes cache the cells they read and announce them; the next run of
+    # the query goes back to them and reads from local disk.
+    wait_for(lambda: sum(n["cached_cells"] for n in ap.swarm_status()["nodes"]) >= 8, 10,
+             "the nodes to announce the cells they cached")
+    again = task_rows(ap, "SELECT country, COUNT(*) FROM analytics.events.clicks GROUP BY country")
+    assert again.cached_cells.sum() == again.cells.sum(), again
+    assert (again.cached_cells + again.fetched_cells == again.cells).all()
+
     # Step 7: a fourth server joins with no configuration and gets work.
     newcomer = nodes.start_node()
     wait_for(lambda: alive(ap) == 5, 15, "the new server to be alive")
@@ -178,6 +186,15 @@ def test_distributed_answers_equal_local_answers(swarm, monkeypatch):
                         assert got[column] == value, query
         assert task_rows(ap, QUERIES[1]).node.nunique() >= 3
         assert task_rows(local, QUERIES[1]).empty
+        # Cached cells are never served for data that changed: an overwrite
+        # writes new cells, and every node answers from them.
+        ap.overwrite_frame("analytics", "events", "clicks", pa.table({
+            "event_id": [1, 2, 3], "user_id": ["u", "u", "v"], "page": ["/", "/", "/"],
+            "duration_ms": [5, 6, 7], "country": ["us", "de", "us"],
+        }))
+        for node in (ap, local):
+            got = node.query("SELECT country, SUM(duration_ms) AS s FROM analytics.events.clicks GROUP BY country ORDER BY country")
+            assert got.to_pydict() == {"country": ["de", "us"], "s": [6, 12]}
     finally:
         local.shutdown()
 

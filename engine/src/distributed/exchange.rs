@@ -47,6 +47,8 @@ pub struct PlannedTask {
     pub fragment: String,
     pub cells: usize,
     pub bytes: u64,
+    /// The cells' paths.
+    pub files: Vec<String>,
 }
 
 /// One finished task, for `EXPLAIN ANALYZE`.
@@ -136,12 +138,11 @@ impl ExchangeExec {
         context: Arc<TaskContext>,
         attempts: u32,
     ) -> DfResult<SendableRecordBatchStream> {
-        let stream = self.tasks[partition].plan.execute(0, context)?;
-        Ok(reporting(
-            stream,
-            self.report_template(partition, &self.distributor.node_id, attempts),
-            self.reports.clone(),
-        ))
+        let task = &self.tasks[partition];
+        let mut report = self.report_template(partition, &self.distributor.node_id, attempts);
+        report.cached_cells = super::worker::cached(self.distributor.cache.as_ref(), &task.files);
+        let stream = task.plan.execute(0, context)?;
+        Ok(reporting(stream, report, self.reports.clone()))
     }
 
     fn report_template(&self, partition: usize, node_id: &str, attempts: u32) -> TaskReport {
@@ -409,6 +410,7 @@ impl StageRun {
                     fragment: t.fragment.clone(),
                     cells: t.cells,
                     bytes: t.bytes,
+                    files: t.files.clone(),
                     deadline_ms,
                 },
                 node_id: t.node_id.clone(),

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod task;
 pub mod worker;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ pub use exchange::{ExchangeExec, TaskReport};
 pub use plan::Distribute;
 pub use worker::{Bees, Worker};
 
+use crate::cache::CellCache;
 use crate::colony::Colony;
 use crate::swarm::Swarm;
 
@@ -60,6 +62,8 @@ pub struct Distributor {
     pub(crate) swarm: Arc<Swarm>,
     pub(crate) colony: Arc<Colony>,
     pub(crate) settings: DistributeSettings,
+    /// This node's cell cache, for locality.
+    pub(crate) cache: Option<Arc<CellCache>>,
     /// Decodes fragments the way a worker will, to check them before
     /// shipping.
     decode: Arc<TaskContext>,
@@ -81,9 +85,10 @@ impl Distributor {
         swarm: Arc<Swarm>,
         colony: Arc<Colony>,
         settings: DistributeSettings,
+        cache: Option<Arc<CellCache>>,
     ) -> Self {
         let decode = SessionContext::new();
-        if let Err(e) = worker::register_root_store(&decode.runtime_env(), &root) {
+        if let Err(e) = worker::register_root_store(&decode.runtime_env(), &root, None) {
             tracing::warn!(error = %e, "cannot check fragments against the root's store; queries will run locally");
         }
         Distributor {
@@ -92,6 +97,7 @@ impl Distributor {
             swarm,
             colony,
             settings,
+            cache,
             decode: decode.task_ctx(),
         }
     }
@@ -126,6 +132,24 @@ impl Distributor {
             }
         }
         slots
+    }
+
+    /// The cells each alive node (this one included) announced as cached.
+    pub(crate) fn cached_cells(&self, now: Instant) -> HashMap<String, HashSet<u64>> {
+        let mut cached: HashMap<String, HashSet<u64>> = self
+            .swarm
+            .world()
+            .alive(now)
+            .into_iter()
+            .map(|beat| (beat.node_id.clone(), beat.cache.iter().copied().collect()))
+            .collect();
+        if let Some(cache) = &self.cache {
+            cached.insert(
+                self.node_id.clone(),
+                cache.announced().into_iter().collect(),
+            );
+        }
+        cached
     }
 
     /// Whether `node_id` may be given work now.

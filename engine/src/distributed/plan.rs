@@ -9,6 +9,7 @@
 //! stage's place. Partition `i` of the exchange is exactly partition `i` of
 //! the regrouped stage, so everything above it plans and runs unchanged.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,6 +31,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::exchange::{ExchangeExec, PlannedTask};
 use super::Distributor;
+use crate::cache::cell_hash;
 
 /// The physical optimizer rule that distributes scan stages.
 #[derive(Debug)]
@@ -168,6 +170,48 @@ fn regroup(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
         .collect()
 }
 
+/// Gives each group a node. Slots are taken in order (coolest node first,
+/// one slot per node per round), so every node gets work before any gets
+/// more; each slot takes the unassigned group it caches the most bytes of,
+/// and among groups it caches nothing of, the one other nodes cache least
+/// (leaving those for them).
+fn assign(
+    groups: &[FileGroup],
+    slots: &[String],
+    cached: &HashMap<String, HashSet<u64>>,
+) -> Vec<String> {
+    let cached_bytes = |node: &str, group: &FileGroup| -> u64 {
+        cached.get(node).map_or(0, |set| {
+            group
+                .iter()
+                .filter(|f| set.contains(&cell_hash(f.object_meta.location.as_ref())))
+                .map(|f| f.object_meta.size)
+                .sum()
+        })
+    };
+    let mut assignees: Vec<Option<String>> = vec![None; groups.len()];
+    for round in 0..groups.len() {
+        let node = &slots[round % slots.len().max(1)];
+        let best = (0..groups.len())
+            .filter(|g| assignees[*g].is_none())
+            .max_by_key(|g| {
+                let here = cached_bytes(node, &groups[*g]);
+                let elsewhere = cached
+                    .keys()
+                    .filter(|other| *other != node)
+                    .map(|other| cached_bytes(other, &groups[*g]))
+                    .max()
+                    .unwrap_or(0);
+                // Ties go to the lowest group index.
+                (here, std::cmp::Reverse(elsewhere), std::cmp::Reverse(*g))
+            });
+        if let Some(g) = best {
+            assignees[g] = Some(node.clone());
+        }
+    }
+    assignees.into_iter().flatten().collect()
+}
+
 /// Decides whether and how to distribute one stage; `None` runs it locally.
 fn plan_stage(
     distributor: &Arc<Distributor>,
@@ -187,9 +231,14 @@ fn plan_stage(
     }
     let groups = regroup(files, slots.len());
     let regrouped = with_groups(stage, scan, groups.clone())?;
+    let assignees = assign(&groups, &slots, &distributor.cached_cells(Instant::now()));
     let mut tasks = Vec::with_capacity(groups.len());
-    for (index, group) in groups.into_iter().enumerate() {
+    for ((index, group), node_id) in groups.into_iter().enumerate().zip(assignees) {
         let cells = group.len();
+        let paths: Vec<String> = group
+            .iter()
+            .map(|f| f.object_meta.location.to_string())
+            .collect();
         tracing::debug!(
             task = index,
             files = ?group.iter().map(|f| (f.object_meta.location.as_ref(), f.range.as_ref().map(|r| (r.start, r.end)))).collect::<Vec<_>>(),
@@ -202,7 +251,8 @@ fn plan_stage(
         };
         tasks.push(PlannedTask {
             index,
-            node_id: slots[index % slots.len()].clone(),
+            node_id,
+            files: paths,
             plan: fragment,
             fragment: base64::engine::general_purpose::STANDARD.encode(encoded),
             cells,
@@ -236,5 +286,28 @@ mod tests {
             .collect();
         assert_eq!(sums, [80, 70]);
         assert_eq!(regroup(files, 9).len(), 5);
+    }
+
+    #[test]
+    fn groups_go_to_the_nodes_that_cache_their_cells() {
+        let group = |name: &str| FileGroup::new(vec![PartitionedFile::new(name.to_string(), 10)]);
+        let groups = [group("a"), group("b"), group("c"), group("d")];
+        let slots: Vec<String> = ["n1", "n2", "n1", "n2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let cached = HashMap::from([
+            (
+                "n2".to_string(),
+                HashSet::from([cell_hash("a"), cell_hash("c")]),
+            ),
+            ("n1".to_string(), HashSet::from([cell_hash("b")])),
+        ]);
+        assert_eq!(assign(&groups, &slots, &cached), ["n2", "n1", "n2", "n1"]);
+        // Nothing cached: slot order.
+        assert_eq!(
+            assign(&groups, &slots, &HashMap::new()),
+            ["n1", "n2", "n1", "n2"]
+        );
     }
 }

@@ -26,6 +26,9 @@ pub struct TaskSpec {
     pub fragment: String,
     pub cells: usize,
     pub bytes: u64,
+    /// The cells' paths (to count cache hits).
+    #[serde(default)]
+    pub files: Vec<String>,
     /// The worker skips the task after this instant (wall clock, ms).
     pub deadline_ms: u64,
 }

@@ -23,11 +23,13 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
+use object_store::ObjectStore;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::task::{TaskSpec, TaskStatus, INBOX_DIR};
+use crate::cache::{CachingStore, CellCache};
 use crate::colony::Colony;
 use crate::error::{EngineError, Result};
 use crate::swarm::wall_clock_ms;
@@ -64,12 +66,13 @@ impl Drop for Bee<'_> {
 
 impl Bees {
     /// `count` bees of `memory_bytes` each, spilling under `scratch/bee-N`,
-    /// reading cells of `root`.
+    /// reading cells of `root` through the node's cell cache.
     pub fn new(
         count: usize,
         memory_bytes: u64,
         scratch: &Path,
         root: &StorageRoot,
+        cache: Option<&Arc<CellCache>>,
     ) -> Result<Self> {
         let mut runtimes = Vec::with_capacity(count);
         for index in 0..count.max(1) {
@@ -77,7 +80,7 @@ impl Bees {
                 .with_memory_pool(Arc::new(FairSpillPool::new(memory_bytes as usize)))
                 .with_temp_file_path(scratch.join(format!("bee-{index}")))
                 .build_arc()?;
-            register_root_store(&runtime, root)?;
+            register_root_store(&runtime, root, cache)?;
             runtimes.push(runtime);
         }
         let count = runtimes.len();
@@ -110,9 +113,18 @@ impl Bees {
     }
 }
 
-/// Lets `runtime` read cells of `root` (local files need nothing).
-pub(crate) fn register_root_store(runtime: &RuntimeEnv, root: &StorageRoot) -> Result<()> {
+/// Lets `runtime` read cells of `root` (local files need nothing), through
+/// the node's cell cache when it has one.
+pub fn register_root_store(
+    runtime: &RuntimeEnv,
+    root: &StorageRoot,
+    cache: Option<&Arc<CellCache>>,
+) -> Result<()> {
     if let Some(store) = root.remote_store() {
+        let store: Arc<dyn ObjectStore> = match cache {
+            Some(cache) => Arc::new(CachingStore::new(store, cache.clone())),
+            None => store,
+        };
         let url = root.url();
         let base = ObjectStoreUrl::parse(format!(
             "{}://{}",
@@ -130,6 +142,7 @@ pub struct WorkerContext {
     pub root: StorageRoot,
     pub bees: Bees,
     pub colony: Arc<Colony>,
+    pub cache: Option<Arc<CellCache>>,
 }
 
 /// Polls this node's inbox and runs the tasks it finds.
@@ -227,6 +240,7 @@ async fn run_task(context: Arc<WorkerContext>, spec: TaskSpec) {
     running.fetch_add(1, Ordering::SeqCst);
     let _busy = Busy(running);
     let started = Instant::now();
+    let cached_cells = cached(context.cache.as_ref(), &spec.files);
     let budget = Duration::from_millis(spec.deadline_ms.saturating_sub(wall_clock_ms()));
     let outcome = tokio::time::timeout(budget, execute(&context, &spec)).await;
     let outcome = match outcome {
@@ -254,7 +268,7 @@ async fn run_task(context: Arc<WorkerContext>, spec: TaskSpec) {
         error,
         rows,
         result_bytes,
-        cached_cells: 0,
+        cached_cells,
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     let key = context.root.key(&spec.status_key());
@@ -262,6 +276,16 @@ async fn run_task(context: Arc<WorkerContext>, spec: TaskSpec) {
     if let Err(e) = context.root.put(&key, body).await {
         tracing::warn!(error = %e, "cannot report a task; its coordinator will reassign it");
     }
+}
+
+/// How many of `files` the cache holds.
+pub(crate) fn cached(cache: Option<&Arc<CellCache>>, files: &[String]) -> usize {
+    cache.map_or(0, |cache| {
+        files
+            .iter()
+            .filter(|f| cache.contains(&object_store::path::Path::from(f.as_str())))
+            .count()
+    })
 }
 
 /// Runs the fragment in a bee and stores its result; returns rows and bytes.

@@ -30,6 +30,10 @@ pub struct Heartbeat {
     /// Cells this node holds in its local cache.
     #[serde(default)]
     pub cached_cells: u64,
+    /// Path hashes ([`crate::cache::cell_hash`]) of the cells it used most
+    /// recently, so coordinators can send their tasks back to it.
+    #[serde(default)]
+    pub cache: Vec<u64>,
     /// The Postgres endpoint the node listens on, when it serves one.
     #[serde(default)]
     pub listen: Option<String>,
@@ -95,6 +99,7 @@ mod tests {
             },
             load: Load::default(),
             cached_cells: 0,
+            cache: vec![42],
             listen: Some("0.0.0.0:5432".into()),
         }
     }

@@ -195,6 +195,7 @@ mod tests {
             },
             load: Load::default(),
             cached_cells: 0,
+            cache: Vec::new(),
             listen: None,
         }
     }
