@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+import apiary
 from apiary import Apiary
 
 APIARY = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/apiary/target")) / "debug" / "apiary"
@@ -42,8 +43,8 @@ class Swarm:
         self.root = root
         self.procs: list[subprocess.Popen] = []
 
-    def start_node(self) -> subprocess.Popen:
-        env = dict(os.environ, APIARY_STORAGE=self.root, APIARY_LISTEN=f"127.0.0.1:{free_port()}")
+    def start_node(self, **extra_env: str) -> subprocess.Popen:
+        env = dict(os.environ, APIARY_STORAGE=self.root, APIARY_LISTEN=f"127.0.0.1:{free_port()}", **extra_env)
         proc = subprocess.Popen([str(APIARY), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(proc)
         return proc
@@ -221,3 +222,72 @@ def test_a_stopped_server_deletes_its_heartbeat(swarm):
     nodes.procs[1].send_signal(signal.SIGTERM)
     assert nodes.procs[1].wait(timeout=30) == 0
     wait_for(lambda: ap.swarm_status()["alive"] == 3 and ap.swarm_status()["dead"] == 0, 6, "the node to leave")
+
+
+# A full sort: each task sorts its cells, which needs the sort's memory
+# reservation (10 MB by default) — more than a 1 MiB bee has.
+SORTED = "SELECT k, v FROM analytics.events.numbers ORDER BY v DESC, k"
+
+
+def write_numbers(ap: Apiary) -> None:
+    ap.query("CREATE SCHEMA IF NOT EXISTS analytics.events")
+    ap.query("CREATE TABLE analytics.events.numbers (k BIGINT, v BIGINT, part INT) PARTITIONED BY (part)")
+    ap.query("INSERT INTO analytics.events.numbers SELECT i, (i * 7919) % 1000003, CAST(i % 8 AS INT) "
+             "FROM generate_series(1, 2000000) AS s(i)")
+
+
+@pytest.fixture
+def starved_swarm(s3_env):
+    """The client plus two servers with room to work and one whose bees have
+    1 MiB each: too little for the sorts below, so its tasks fail."""
+    root = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/starved-{uuid.uuid4().hex[:8]}"
+    nodes = Swarm(root)
+    nodes.start_node(APIARY_BEE_MEMORY="1MiB")
+    nodes.start_node()
+    nodes.start_node()
+    ap = Apiary("swarm", storage=root)
+    ap.start()
+    yield nodes, ap
+    ap.shutdown()
+    nodes.stop()
+
+
+def test_tasks_that_fail_on_one_node_are_reassigned_and_the_answer_is_right(starved_swarm):
+    nodes, ap = starved_swarm
+    wait_for(lambda: alive(ap) == 4, 10, "the swarm")
+    ap.create_hive("analytics")
+    write_numbers(ap)
+    expected = sorted(((i, (i * 7919) % 1000003) for i in range(1, 2000001)), key=lambda kv: (-kv[1], kv[0]))[:5]
+    got = ap.query(SORTED)
+    assert got.num_rows == 2000000
+    top = got.slice(0, 5).to_pydict()
+    assert list(zip(top["k"], top["v"])) == expected
+    tasks = task_rows(ap, SORTED)
+    retried = tasks[tasks.attempts > 1]
+    assert not retried.empty, tasks
+    assert tasks.node.nunique() >= 2
+    assert ap.colony_status()["abandoned_tasks"] == 0
+
+
+def test_a_task_failing_everywhere_fails_the_query_with_every_attempt(s3_env):
+    root = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/starved-{uuid.uuid4().hex[:8]}"
+    nodes = Swarm(root)
+    for _ in range(3):
+        nodes.start_node(APIARY_BEE_MEMORY="1MiB")
+    ap = Apiary("swarm", storage=root).start()
+    try:
+        wait_for(lambda: alive(ap) == 4, 10, "the swarm")
+        ap.create_hive("analytics")
+        write_numbers(ap)
+        with pytest.raises(apiary.ApiaryError) as failure:
+            ap.query(SORTED)
+        message = str(failure.value)
+        assert "abandoned after 3 attempts" in message, message
+        assert all(f"attempt {n} on " in message for n in (1, 2, 3)), message
+        assert "Resources exhausted" in message
+        assert ap.colony_status()["abandoned_tasks"] >= 1
+        # The node keeps serving.
+        assert ap.query("SELECT COUNT(*) AS n FROM analytics.events.numbers").to_pydict() == {"n": [2000000]}
+    finally:
+        ap.shutdown()
+        nodes.stop()
