@@ -25,26 +25,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(storage):
-    """`apiary serve` on a fresh root; yields its port."""
-    port = free_port()
-    env = dict(os.environ, APIARY_STORAGE=storage, APIARY_LISTEN=f"127.0.0.1:{port}")
-    env.pop("APIARY_USER", None)
-    env.pop("APIARY_PASSWORD", None)
+def start_server(storage: str, listen: str, **extra_env: str) -> subprocess.Popen:
+    """`apiary serve` on `listen`, once it accepts connections."""
+    env = dict(os.environ, APIARY_STORAGE=storage, APIARY_LISTEN=listen, **extra_env)
+    if "APIARY_USER" not in extra_env:
+        env.pop("APIARY_USER", None)
+        env.pop("APIARY_PASSWORD", None)
     proc = subprocess.Popen([str(APIARY), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    port = int(listen.rsplit(":", 1)[1])
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            return proc
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError(proc.stderr.read().decode())
             time.sleep(0.05)
-    yield port
+    proc.kill()
+    raise RuntimeError("apiary serve did not start listening")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
     assert proc.wait(timeout=20) == 0
+
+
+@pytest.fixture
+def server(storage):
+    """`apiary serve` on a fresh root; yields its port."""
+    port = free_port()
+    proc = start_server(storage, f"127.0.0.1:{port}")
+    yield port
+    stop_server(proc)
 
 
 def dsn(port: int, db: str = "default") -> str:
@@ -145,3 +158,61 @@ def test_psql_cancel_of_a_long_query(server):
     proc.send_signal(2)  # Ctrl-C: psql sends a CancelRequest
     _, err = proc.communicate(timeout=20)
     assert "canceling statement" in err or "cancel" in err.lower(), err
+
+
+def non_loopback_address() -> str | None:
+    """This machine's address on its default route (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = s.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_remote_clients_without_configured_users_are_refused_with_advice(tmp_path):
+    import psycopg
+
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    port = free_port()
+    proc = start_server(str(tmp_path / "root"), f"0.0.0.0:{port}")
+    try:
+        with pytest.raises(psycopg.OperationalError) as refused:
+            psycopg.connect(f"host={address} port={port} user=analyst dbname=default connect_timeout=5")
+        assert "APIARY_USER" in str(refused.value), refused.value
+        # Loopback clients are still welcome, and the server kept serving.
+        with psycopg.connect(dsn(port)) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        stop_server(proc)
+
+
+def test_tls_with_sslmode_require_and_scram_passwords(tmp_path):
+    import psycopg
+
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    port = free_port()
+    proc = start_server(str(tmp_path / "root"), f"127.0.0.1:{port}", APIARY_TLS_CERT=str(cert),
+                        APIARY_TLS_KEY=str(key), APIARY_USER="ana", APIARY_PASSWORD="s3cret pass")
+    try:
+        base = f"host=127.0.0.1 port={port} user=ana dbname=default sslmode=require"
+        with psycopg.connect(f"{base} password='s3cret pass'") as conn:
+            assert conn.info.pgconn.ssl_in_use
+            assert conn.execute("SELECT 40 + 2").fetchone() == (42,)
+        with pytest.raises(psycopg.OperationalError) as wrong:
+            psycopg.connect(f"{base} password=nope")
+        assert "28P01" in str(wrong.value) or "password" in str(wrong.value).lower(), wrong.value
+        out = subprocess.run(["psql", "-X", f"{base} password='s3cret pass'", "-c", "\\conninfo"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert "SSL" in out.stdout, out.stdout
+    finally:
+        stop_server(proc)
