@@ -12,11 +12,15 @@ use std::sync::Arc;
 
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
 use apiary_engine::catalog::Catalog;
+use arrow::array::StringArray;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider};
+use datafusion::error::DataFusionError;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::logical_expr::{
+    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
@@ -113,6 +117,20 @@ impl PgCatalog {
         ctx.register_udf(null_of("to_regtype", DataType::Utf8, DataType::Int32));
         ctx.register_udf(null_text("obj_description", 2));
         ctx.register_udf(null_text("col_description", 2));
+        // SQLAlchemy's column reflection: frames have no serial columns and
+        // one collation.
+        ctx.register_udf(null_text_of(
+            "pg_get_serial_sequence",
+            &[DataType::Utf8, DataType::Utf8],
+        ));
+        ctx.register_udf(create_udf(
+            "pg_collation_is_visible",
+            vec![DataType::Int64],
+            DataType::Boolean,
+            Volatility::Stable,
+            Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+        ));
+        ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
 
         // `'x'::regclass` and friends must parse; see the crate's docs.
         let state = ctx.state_ref();
@@ -148,14 +166,127 @@ fn null_of(name: &str, arg: DataType, result: DataType) -> datafusion::logical_e
     )
 }
 
-/// A function of `args` arguments that returns NULL text: frames carry no
-/// comments, and clients only need the call to succeed.
+/// A function of `args` bigint arguments that returns NULL text: frames
+/// carry no comments, and clients only need the call to succeed.
 fn null_text(name: &str, args: usize) -> datafusion::logical_expr::ScalarUDF {
+    null_text_of(name, &vec![DataType::Int64; args])
+}
+
+fn null_text_of(name: &str, args: &[DataType]) -> datafusion::logical_expr::ScalarUDF {
     create_udf(
         name,
-        vec![DataType::Int64; args],
+        args.to_vec(),
         DataType::Utf8,
         Volatility::Stable,
         Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
     )
+}
+
+/// `json_build_object(key, value, …)`: a JSON object as text, one per row.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl JsonBuildObject {
+    fn new() -> Self {
+        JsonBuildObject {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        if args.args.len() % 2 != 0 {
+            return Err(DataFusionError::Plan(
+                "json_build_object takes key/value pairs: an even number of arguments".into(),
+            ));
+        }
+        let rows = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let mut object = serde_json::Map::new();
+            for pair in arrays.chunks(2) {
+                let key = ScalarValue::try_from_array(&pair[0], row)?;
+                let value = ScalarValue::try_from_array(&pair[1], row)?;
+                object.insert(scalar_text(&key).unwrap_or_default(), scalar_json(&value));
+            }
+            out.push(serde_json::Value::Object(object).to_string());
+        }
+        Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+    }
+}
+
+fn scalar_text(value: &ScalarValue) -> Option<String> {
+    (!value.is_null()).then(|| match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+fn scalar_json(value: &ScalarValue) -> serde_json::Value {
+    match value {
+        v if v.is_null() => serde_json::Value::Null,
+        ScalarValue::Boolean(Some(b)) => serde_json::Value::Bool(*b),
+        ScalarValue::Int8(_)
+        | ScalarValue::Int16(_)
+        | ScalarValue::Int32(_)
+        | ScalarValue::Int64(_)
+        | ScalarValue::UInt8(_)
+        | ScalarValue::UInt16(_)
+        | ScalarValue::UInt32(_)
+        | ScalarValue::UInt64(_)
+        | ScalarValue::Float32(_)
+        | ScalarValue::Float64(_) => serde_json::from_str(&value.to_string())
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_string())),
+        other => serde_json::Value::String(scalar_text(other).unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn json_build_object_makes_one_object_per_row() {
+        let ctx = SessionContext::new();
+        ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
+        let batches = ctx
+            .sql("SELECT json_build_object('a', 1, 'b', 'x', 'c', NULL, 'd', true, 'e', 2.5) AS j")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let column = batches[0].column(0);
+        let text = column
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .value(0);
+        assert_eq!(text, r#"{"a":1,"b":"x","c":null,"d":true,"e":2.5}"#);
+        assert!(ctx
+            .sql("SELECT json_build_object('a')")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .is_err());
+    }
 }
