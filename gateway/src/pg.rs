@@ -8,11 +8,13 @@
 //! `pg_catalog` schema shared by every hive, and the functions registered in
 //! each connection's session with that connection's database.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
 use apiary_engine::catalog::Catalog;
-use arrow::array::StringArray;
+use arrow::array::{Int16Array, Int32Array, StringArray, StructArray};
+use arrow::datatypes::{Field, Fields};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider};
 use datafusion::error::DataFusionError;
@@ -23,6 +25,9 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
+use datafusion::sql::sqlparser::ast::{
+    AccessExpr, Expr as SqlExpr, Statement, Subscript, Value, VisitMut, VisitorMut,
+};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
     self as pgc, array_bounds_udf, context::EmptyContextProvider, format_type,
     generate_series_arg_coercion::CoerceIntArgsToBigInt, has_privilege_udf,
@@ -131,6 +136,7 @@ impl PgCatalog {
             Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
         ));
         ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
+        ctx.register_udf(expand_index_keys());
 
         // `'x'::regclass` and friends must parse; see the crate's docs.
         let state = ctx.state_ref();
@@ -179,6 +185,74 @@ fn null_text_of(name: &str, args: &[DataType]) -> datafusion::logical_expr::Scal
         DataType::Utf8,
         Volatility::Stable,
         Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    )
+}
+
+/// Postgres reads a field of a composite value as `(expr).field`;
+/// DataFusion plans the same access written `expr['field']`. This turns the
+/// first form into the second in a parsed statement (pgJDBC's
+/// `getPrimaryKeys` uses it). Only parenthesised roots are touched, so
+/// qualified column names are left alone.
+pub fn rewrite_field_access(statement: &mut Statement) {
+    struct FieldAccess;
+    impl VisitorMut for FieldAccess {
+        type Break = ();
+
+        fn pre_visit_expr(&mut self, expr: &mut SqlExpr) -> ControlFlow<()> {
+            if let SqlExpr::CompoundFieldAccess { root, access_chain } = expr {
+                if matches!(**root, SqlExpr::Nested(_)) {
+                    for access in access_chain.iter_mut() {
+                        if let AccessExpr::Dot(SqlExpr::Identifier(field)) = access {
+                            *access = AccessExpr::Subscript(Subscript::Index {
+                                index: SqlExpr::value(Value::SingleQuotedString(
+                                    field.value.clone(),
+                                )),
+                            });
+                        }
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut FieldAccess);
+}
+
+/// `information_schema._pg_expandarray(indkey)`, which pgJDBC's
+/// `getPrimaryKeys` calls on `pg_index.indkey`. Postgres returns one
+/// `(x, n)` row per key; here it is a scalar giving the first key and its
+/// position. That is exact for the single-column keys of the exported system
+/// catalogs, and frames have no indexes, so a frame's keys are never asked.
+fn expand_index_keys() -> ScalarUDF {
+    let fields = Fields::from(vec![
+        Field::new("x", DataType::Int16, true),
+        Field::new("n", DataType::Int32, true),
+    ]);
+    let result = DataType::Struct(fields.clone());
+    create_udf(
+        "_pg_expandarray",
+        vec![DataType::Utf8],
+        result,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let keys = ColumnarValue::values_to_arrays(args)?;
+            let keys = keys[0]
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| {
+                    DataFusionError::Plan("_pg_expandarray takes an int2vector".into())
+                })?;
+            let first: Int16Array = keys
+                .iter()
+                .map(|k| k.and_then(|k| k.split_whitespace().next()?.parse::<i16>().ok()))
+                .collect();
+            let position: Int32Array = first.iter().map(|k| k.map(|_| 1)).collect();
+            Ok(ColumnarValue::Array(Arc::new(StructArray::new(
+                fields.clone(),
+                vec![Arc::new(first), Arc::new(position)],
+                None,
+            ))))
+        }),
     )
 }
 
@@ -267,6 +341,7 @@ mod tests {
     async fn json_build_object_makes_one_object_per_row() {
         let ctx = SessionContext::new();
         ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
+        ctx.register_udf(expand_index_keys());
         let batches = ctx
             .sql("SELECT json_build_object('a', 1, 'b', 'x', 'c', NULL, 'd', true, 'e', 2.5) AS j")
             .await
@@ -288,5 +363,33 @@ mod tests {
             .collect()
             .await
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn parenthesised_field_access_reads_a_struct_field() {
+        let ctx = SessionContext::new();
+        ctx.register_udf(expand_index_keys());
+        let sql = "SELECT (_pg_expandarray('3 1')).x AS x, (_pg_expandarray('3 1')).n AS n";
+        let mut statement = datafusion::sql::parser::DFParser::parse_sql(sql)
+            .unwrap()
+            .pop_front()
+            .unwrap();
+        let datafusion::sql::parser::Statement::Statement(inner) = &mut statement else {
+            panic!("a plain statement");
+        };
+        rewrite_field_access(inner);
+        let plan = ctx.state().statement_to_plan(statement).await.unwrap();
+        let batches = ctx
+            .execute_logical_plan(plan)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let column = |i: usize| batches[0].column(i).clone();
+        let x = column(0);
+        let n = column(1);
+        assert_eq!(x.as_any().downcast_ref::<Int16Array>().unwrap().value(0), 3);
+        assert_eq!(n.as_any().downcast_ref::<Int32Array>().unwrap().value(0), 1);
     }
 }
