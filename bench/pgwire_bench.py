@@ -1,0 +1,141 @@
+"""Postgres gateway benchmark: `SELECT 1` round trips, the tutorial GROUP BY
+over pgwire vs. the SDK on the same frame, and `COPY` ingest.
+
+`apiary serve` (release build, path in $APIARY_BIN) serves a local
+directory root; the SDK (release build) opens the same root in this process.
+Both run with distribution off, so the comparison is the protocol alone.
+
+    python bench/pgwire_bench.py --rows 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+
+from apiary import Apiary
+
+COUNTRIES = np.array(["us", "uk", "de", "fr", "jp", "br", "au", "ca"])
+PAGES = np.array(["/home", "/products", "/about", "/pricing", "/docs", "/blog"])
+GROUP_BY = """SELECT country, COUNT(*) AS events, AVG(duration_ms) AS avg_duration
+              FROM analytics.events.clicks GROUP BY country ORDER BY events DESC"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def median_seconds(fn, repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def clicks(rng: np.random.Generator, first: int, n: int) -> pa.Table:
+    return pa.table({
+        "event_id": np.arange(first, first + n, dtype=np.int64),
+        "user_id": pa.array(np.char.add("user_", rng.integers(1, 501, n).astype(str))),
+        "page": pa.array(PAGES[rng.integers(0, len(PAGES), n)]),
+        "duration_ms": rng.integers(100, 30001, n, dtype=np.int64),
+        "country": pa.array(COUNTRIES[rng.integers(0, len(COUNTRIES), n)]),
+    })
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--copy-rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    os.environ["APIARY_DISTRIBUTE_MIN_CELLS"] = "1000000000"
+
+    tmp = tempfile.TemporaryDirectory()
+    root = os.path.join(tmp.name, "root")
+    ap = Apiary("bench", storage=root).start()
+    ap.create_hive("analytics")
+    ap.create_box("analytics", "events")
+    ap.create_frame("analytics", "events", "clicks", {
+        "event_id": "int64", "user_id": "utf8", "page": "utf8", "duration_ms": "int64", "country": "utf8",
+    }, partition_by=["country"])
+    rng = np.random.default_rng(7)
+    step = 1_000_000
+    for first in range(0, args.rows, step):
+        ap.write_to_frame("analytics", "events", "clicks", clicks(rng, first, min(step, args.rows - first)))
+
+    port = free_port()
+    env = dict(os.environ, APIARY_STORAGE=root, APIARY_LISTEN=f"127.0.0.1:{port}")
+    server = subprocess.Popen([os.environ["APIARY_BIN"], "serve"], env=env, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        dsn = f"host=127.0.0.1 port={port} user=bench dbname=analytics"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            laps = []
+            for _ in range(2000):
+                start = time.perf_counter()
+                conn.execute("SELECT 1").fetchone()
+                laps.append(time.perf_counter() - start)
+            laps.sort()
+            p50, p99 = laps[len(laps) // 2], laps[int(len(laps) * 0.99)]
+
+            def over_pgwire():
+                return conn.execute(GROUP_BY).fetchall()
+
+            def through_sdk():
+                return ap.query(GROUP_BY)
+
+            assert sorted(r[1] for r in over_pgwire()) == sorted(through_sdk().column("events").to_pylist())
+            wire = median_seconds(over_pgwire, args.repeat)
+            sdk = median_seconds(through_sdk, args.repeat)
+
+            conn.execute("CREATE TABLE analytics.events.loaded (id BIGINT, page TEXT, duration_ms BIGINT)")
+            buffer = io.StringIO()
+            for i in range(args.copy_rows):
+                buffer.write(f"{i}\t{PAGES[i % len(PAGES)]}\t{i % 30000}\n")
+            data = buffer.getvalue().encode()
+            start = time.perf_counter()
+            with conn.cursor() as cur:
+                with cur.copy("COPY analytics.events.loaded FROM STDIN") as copy:
+                    for offset in range(0, len(data), 1 << 20):
+                        copy.write(data[offset:offset + (1 << 20)])
+            copy_s = time.perf_counter() - start
+            loaded = conn.execute("SELECT COUNT(*) FROM analytics.events.loaded").fetchone()[0]
+            assert loaded == args.copy_rows, loaded
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        ap.shutdown()
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}; rows {args.rows:,}")
+    print(f"SELECT 1 over pgwire: p50 {p50 * 1000:.3f} ms, p99 {p99 * 1000:.3f} ms (2000 round trips)")
+    print(f"tutorial GROUP BY country: pgwire {wire * 1000:.1f} ms, SDK {sdk * 1000:.1f} ms, "
+          f"pgwire overhead {100 * (wire / sdk - 1):+.1f} %")
+    print(f"COPY {args.copy_rows:,} rows: {copy_s:.2f} s = {args.copy_rows / copy_s:,.0f} rows/s")
+
+
+if __name__ == "__main__":
+    main()
