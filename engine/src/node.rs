@@ -395,6 +395,7 @@ impl Node {
             colony.clone(),
             config.distribute,
             cache.clone(),
+            config.bee_memory_bytes,
         ));
         tracing::info!(
             node_id = %config.node_id,
@@ -409,6 +410,7 @@ impl Node {
             colony: colony.clone(),
             swarm: swarm.clone(),
             cache: cache.clone(),
+            endpoint: Mutex::new(config.listen.clone()),
             started_at_ms: wall_clock_ms(),
             member: AtomicBool::new(false),
         });
@@ -441,6 +443,16 @@ impl Node {
 
     pub fn colony(&self) -> &Arc<Colony> {
         &self.colony
+    }
+
+    /// The Postgres endpoint other nodes and `swarm_status()` should show
+    /// (the gateway calls this once it has bound its port).
+    pub fn announce_endpoint(&self, endpoint: String) {
+        *self
+            .vitals
+            .endpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(endpoint);
     }
 
     /// Whether this node heartbeats (started, not only opened).
@@ -535,6 +547,8 @@ pub struct Vitals {
     colony: Arc<Colony>,
     swarm: Arc<Swarm>,
     cache: Option<Arc<CellCache>>,
+    /// The Postgres endpoint announced in heartbeats, once bound.
+    endpoint: Mutex<Option<String>>,
     started_at_ms: u64,
     /// Heartbeating (started, and not yet shut down).
     member: AtomicBool,
@@ -567,7 +581,11 @@ impl Vitals {
             load: self.colony.load(),
             cached_cells: self.cache.as_ref().map_or(0, |c| c.usage().0),
             cache: self.cache.as_ref().map_or_else(Vec::new, |c| c.announced()),
-            listen: config.listen.clone(),
+            listen: self
+                .endpoint
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 

@@ -126,6 +126,8 @@ pub async fn serve(
     let listener = TcpListener::bind(&config.listen).await.map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
     })?;
+    // Announce the address actually bound (port 0 becomes a real port).
+    node.announce_endpoint(listener.local_addr()?.to_string());
     tracing::info!(
         listen = %listener.local_addr()?,
         tls = tls.is_some(),

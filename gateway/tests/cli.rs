@@ -79,6 +79,22 @@ fn status_lists_the_servers_of_a_root() {
     assert_eq!(node["state"], "alive");
     assert!(node["node_id"].as_str().unwrap().len() > 8);
     assert!(node["bees"].as_u64().unwrap() >= 1);
+    // The endpoint actually bound, not the configured port 0, from the
+    // first heartbeat after binding (one interval, 2 s).
+    let bound = format!("127.0.0.1:{}", server.port);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, out, _) = apiary(&["status", "--storage", &root]);
+        let status: serde_json::Value = serde_json::from_str(&out).expect("json");
+        if status["swarm"]["nodes"][0]["listen"] == bound.as_str() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the heartbeat never announced {bound}: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
     assert!(server.terminate().success());
 }
 

@@ -64,6 +64,8 @@ pub struct Distributor {
     pub(crate) settings: DistributeSettings,
     /// This node's cell cache, for locality.
     pub(crate) cache: Option<Arc<CellCache>>,
+    /// This node's bee budget.
+    pub(crate) bee_memory_bytes: u64,
     /// Decodes fragments the way a worker will, to check them before
     /// shipping.
     decode: Arc<TaskContext>,
@@ -86,6 +88,7 @@ impl Distributor {
         colony: Arc<Colony>,
         settings: DistributeSettings,
         cache: Option<Arc<CellCache>>,
+        bee_memory_bytes: u64,
     ) -> Self {
         let decode = SessionContext::new();
         if let Err(e) = worker::register_root_store(&decode.runtime_env(), &root, None) {
@@ -98,6 +101,7 @@ impl Distributor {
             colony,
             settings,
             cache,
+            bee_memory_bytes,
             decode: decode.task_ctx(),
         }
     }
@@ -150,6 +154,20 @@ impl Distributor {
             );
         }
         cached
+    }
+
+    /// The smallest bee budget among the alive nodes: tasks are cut so
+    /// that any of them can take one.
+    pub(crate) fn smallest_bee_budget(&self, now: Instant) -> u64 {
+        self.swarm
+            .world()
+            .alive(now)
+            .iter()
+            .map(|beat| beat.capacity.bee_memory_bytes)
+            .chain(std::iter::once(self.bee_memory_bytes))
+            .min()
+            .unwrap_or(self.bee_memory_bytes)
+            .max(1)
     }
 
     /// Whether `node_id` may be given work now.

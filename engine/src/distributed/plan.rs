@@ -153,6 +153,21 @@ fn whole_cells(scan: &FileScanConfig) -> Vec<PartitionedFile> {
         .collect()
 }
 
+fn files_bytes(files: &[PartitionedFile]) -> Vec<u64> {
+    files.iter().map(|f| f.object_meta.size).collect()
+}
+
+/// How many tasks a stage becomes: at least one per slot (bee) of the
+/// swarm, and more when that would give a task more than half a bee's
+/// memory budget of Parquet bytes to read (decoded data is larger), so every
+/// task fits the bee that runs it ("leafcutter" sizing). Never more tasks
+/// than cells.
+fn task_count(cell_bytes: &[u64], slots: usize, bee_budget: u64) -> usize {
+    let total: u64 = cell_bytes.iter().sum();
+    let by_budget = total.div_ceil((bee_budget / 2).max(1)) as usize;
+    slots.max(by_budget).min(cell_bytes.len()).max(1)
+}
+
 /// Spreads files over `n` groups, largest first into the lightest group.
 fn regroup(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
     files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
@@ -229,7 +244,12 @@ fn plan_stage(
     if nodes.len() < 2 {
         return Ok(None);
     }
-    let groups = regroup(files, slots.len());
+    let tasks = task_count(
+        &files_bytes(&files),
+        slots.len(),
+        distributor.smallest_bee_budget(Instant::now()),
+    );
+    let groups = regroup(files, tasks);
     let regrouped = with_groups(stage, scan, groups.clone())?;
     let assignees = assign(&groups, &slots, &distributor.cached_cells(Instant::now()));
     let mut tasks = Vec::with_capacity(groups.len());
@@ -286,6 +306,17 @@ mod tests {
             .collect();
         assert_eq!(sums, [80, 70]);
         assert_eq!(regroup(files, 9).len(), 5);
+    }
+
+    #[test]
+    fn tasks_are_cut_to_fit_the_smallest_bee() {
+        let cells = vec![40 << 20; 16]; // 16 cells of 40 MiB
+                                        // Plenty of memory: one task per slot.
+        assert_eq!(task_count(&cells, 4, 8 << 30), 4);
+        // 64 MiB bees read at most 32 MiB each: one cell per task.
+        assert_eq!(task_count(&cells, 4, 64 << 20), 16);
+        // Never more tasks than cells.
+        assert_eq!(task_count(&cells[..3], 8, 64 << 20), 3);
     }
 
     #[test]
