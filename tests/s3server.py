@@ -12,6 +12,7 @@ and from Python tests through :func:`running`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -64,11 +65,14 @@ def start(
     bucket: str = BUCKET,
     access_key: str = ACCESS_KEY,
     secret_key: str = SECRET_KEY,
+    identities: list | None = None,
 ) -> dict:
     """Start a server with its data under ``workdir``; returns the env to use.
 
     ``s3_port`` pins the S3 port (e.g. 9000, where the tutorial expects MinIO);
-    by default all ports are picked free.
+    by default all ports are picked free. ``identities`` adds users to the
+    admin (SeaweedFS's ``-s3.config`` format: name, credentials, actions such
+    as ``"Read:bucket/prefix/*"``).
     """
     work = Path(workdir)
     (work / "data").mkdir(parents=True, exist_ok=True)
@@ -85,6 +89,15 @@ def start(
         f"-master.port={ports['master']}", f"-filer.port={ports['filer']}",
         f"-volume.port={ports['volume']}", f"-admin.port={ports['admin']}",
     ]
+    if identities:
+        admin = {
+            "name": "admin",
+            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+        config = work / "s3.json"
+        config.write_text(json.dumps({"identities": [admin, *identities]}))
+        cmd.append(f"-s3.config={config}")
     log = open(work / "weed.log", "wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work, start_new_session=True)
     (work / "weed.pid").write_text(str(proc.pid))

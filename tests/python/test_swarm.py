@@ -44,8 +44,10 @@ class Swarm:
         self.procs: list[subprocess.Popen] = []
 
     def start_node(self, **extra_env: str) -> subprocess.Popen:
-        env = dict(os.environ, APIARY_STORAGE=self.root, APIARY_LISTEN=f"127.0.0.1:{free_port()}", **extra_env)
+        listen = f"127.0.0.1:{free_port()}"
+        env = dict(os.environ, APIARY_STORAGE=self.root, APIARY_LISTEN=listen, **extra_env)
         proc = subprocess.Popen([str(APIARY), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc.listen = listen  # what its heartbeat announces
         self.procs.append(proc)
         return proc
 
@@ -291,3 +293,44 @@ def test_a_task_failing_everywhere_fails_the_query_with_every_attempt(s3_env):
     finally:
         ap.shutdown()
         nodes.stop()
+
+
+def test_a_worker_that_cannot_read_cells_never_gives_a_wrong_answer(tmp_path, monkeypatch):
+    """A server whose credentials may use `_apiary/` (heartbeats, inbox,
+    results) but not the frames joins the swarm and is handed tasks; every
+    read of a cell is refused (AccessDenied), so its tasks are reassigned."""
+    import s3server  # tests/, on the path through conftest.py
+
+    prefix = "limited"
+    worker = {
+        "name": "worker",
+        "credentials": [{"accessKey": "worker", "secretKey": "worker-secret"}],
+        "actions": [f"Read:{s3server.BUCKET}/{prefix}/_apiary/*", f"Write:{s3server.BUCKET}/{prefix}/_apiary/*",
+                    f"List:{s3server.BUCKET}"],
+    }
+    with s3server.running(str(tmp_path / "s3"), identities=[worker]) as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        root = f"s3://{env['APIARY_TEST_S3_BUCKET']}/{prefix}"
+        nodes = Swarm(root)
+        ap = Apiary("swarm", storage=root).start()
+        try:
+            table = write_clicks(ap)
+            limited = nodes.start_node(AWS_ACCESS_KEY_ID="worker", AWS_SECRET_ACCESS_KEY="worker-secret")
+            nodes.start_node()
+            nodes.start_node()
+            wait_for(lambda: alive(ap) == 4, 15, "the swarm, the limited server included")
+            assert limited.poll() is None
+            expected = dict(zip(*table.group_by("country").aggregate([("event_id", "count")]).to_pydict().values()))
+            for _ in range(2):
+                got = ap.query("SELECT country, COUNT(*) AS n FROM analytics.events.clicks GROUP BY country").to_pydict()
+                assert dict(zip(got["country"], got["n"])) == expected
+            tasks = task_rows(ap, "SELECT country, COUNT(*) FROM analytics.events.clicks GROUP BY country")
+            # The limited server was given tasks (they needed a second
+            # attempt) and finished none of them.
+            limited_id = next(n["node_id"] for n in ap.swarm_status()["nodes"] if n["listen"] == limited.listen)
+            assert (tasks.attempts > 1).any(), tasks
+            assert limited_id not in set(tasks.node), tasks
+        finally:
+            ap.shutdown()
+            nodes.stop()
