@@ -68,6 +68,9 @@ impl StorageRoot {
             return Self::local(std::path::Path::new(trimmed), uri);
         }
         let url = Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
+        if url.cannot_be_a_base() {
+            return Err(invalid("the URI has no path; write scheme://bucket/prefix"));
+        }
         match url.scheme() {
             "file" => {
                 let path = url
@@ -192,8 +195,8 @@ impl StorageRoot {
     /// The URL of the directory at `segments` (already validated names).
     pub fn dir_url(&self, segments: &[&str]) -> Url {
         let mut url = self.url.clone();
-        {
-            let mut path = url.path_segments_mut().expect("root URLs are hierarchical");
+        // Always hierarchical: `parse` refuses URLs that cannot be a base.
+        if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty();
             path.extend(segments);
             path.push("");

@@ -315,7 +315,7 @@ impl TableProvider for CellScan {
             }
         }
 
-        let groups = group_cells(&cells, state.config().target_partitions());
+        let groups = balance(files(&cells), state.config().target_partitions());
         let table_schema = TableSchema::builder(self.file_schema.clone())
             .with_table_partition_cols(self.partition_fields.clone())
             .build();
@@ -337,23 +337,30 @@ impl TableProvider for CellScan {
     }
 }
 
-/// Spreads cells over `n` groups, largest first, so each thread gets a
-/// similar number of bytes.
-fn group_cells(cells: &[&Cell], n: usize) -> Vec<FileGroup> {
-    let mut sorted: Vec<&&Cell> = cells.iter().collect();
-    sorted.sort_by_key(|c| std::cmp::Reverse(c.size));
-    let n = n.max(1).min(sorted.len());
-    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
-    for cell in sorted {
-        let smallest = groups
-            .iter_mut()
-            .min_by_key(|(bytes, _)| *bytes)
-            .expect("at least one group");
-        smallest.0 += cell.size;
-        smallest.1.push(
+/// The cells as DataFusion files, with their partition values.
+fn files(cells: &[&Cell]) -> Vec<PartitionedFile> {
+    cells
+        .iter()
+        .map(|cell| {
             PartitionedFile::new(cell.path.to_string(), cell.size)
-                .with_partition_values(cell.partition_values.clone()),
-        );
+                .with_partition_values(cell.partition_values.clone())
+        })
+        .collect()
+}
+
+/// Spreads files over at most `n` groups (never an empty one), largest
+/// first into the lightest group, so each group gets a similar number of
+/// bytes. Local scans use it for their threads, distributed scans for their
+/// tasks.
+pub fn balance(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
+    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
+    let n = n.max(1).min(files.len());
+    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
+    for file in files {
+        if let Some(lightest) = groups.iter_mut().min_by_key(|(bytes, _)| *bytes) {
+            lightest.0 += file.object_meta.size;
+            lightest.1.push(file);
+        }
     }
     groups
         .into_iter()
@@ -418,4 +425,25 @@ fn parse_stats(stats: Option<&str>, fields: &[FieldRef]) -> HashMap<String, Colu
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balance_spreads_bytes_and_never_makes_empty_groups() {
+        let files: Vec<PartitionedFile> = [50u64, 10, 30, 20, 40]
+            .iter()
+            .enumerate()
+            .map(|(i, size)| PartitionedFile::new(format!("f{i}.parquet"), *size))
+            .collect();
+        let groups = balance(files.clone(), 2);
+        let sums: Vec<u64> = groups
+            .iter()
+            .map(|g| g.iter().map(|f| f.object_meta.size).sum())
+            .collect();
+        assert_eq!(sums, [80, 70]);
+        assert_eq!(balance(files, 9).len(), 5);
+    }
 }

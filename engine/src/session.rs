@@ -79,7 +79,7 @@ impl Outcome {
             Outcome::Done {
                 command,
                 rows: None,
-            } => Ok(message(&command)),
+            } => message(&command),
         }
     }
 }
@@ -423,30 +423,27 @@ impl Session {
                     h.boxes.keys().next().cloned().unwrap_or_default()
                 };
                 self.set_current(&hive, &boxname);
-                Ok(message(&format!("using hive {hive}, box {boxname}")))
+                message(&format!("using hive {hive}, box {boxname}"))
             }
             Command::UseBox { hive, boxname } => {
                 let hive = names::validate(ObjectKind::Hive, &hive.unwrap_or(cur_hive))?;
                 let boxname = names::validate(ObjectKind::Box, &boxname)?;
                 self.catalog.snapshot().boxdef(&hive, &boxname)?;
                 self.set_current(&hive, &boxname);
-                Ok(message(&format!("using hive {hive}, box {boxname}")))
+                message(&format!("using hive {hive}, box {boxname}"))
             }
-            Command::ShowHives => Ok(names_table("hive", self.catalog.list_hives().await?)),
+            Command::ShowHives => names_table("hive", self.catalog.list_hives().await?),
             Command::ShowBoxes { hive } => {
                 let hive = hive.unwrap_or(cur_hive);
-                Ok(names_table("box", self.catalog.list_boxes(&hive).await?))
+                names_table("box", self.catalog.list_boxes(&hive).await?)
             }
             Command::ShowFrames { hive, boxname } => {
                 let hive = hive.unwrap_or(cur_hive);
                 let boxname = boxname.unwrap_or(cur_box);
-                Ok(names_table(
-                    "frame",
-                    self.catalog.list_frames(&hive, &boxname).await?,
-                ))
+                names_table("frame", self.catalog.list_frames(&hive, &boxname).await?)
             }
-            Command::ShowSwarm => Ok(swarm_table(&self.vitals()?.swarm_status())?),
-            Command::ShowColony => Ok(colony_table(&self.vitals()?.colony_status())?),
+            Command::ShowSwarm => swarm_table(&self.vitals()?.swarm_status()),
+            Command::ShowColony => colony_table(&self.vitals()?.colony_status()),
             Command::Describe(parts) => {
                 let (hive, boxname, frame) = match parts.as_slice() {
                     [f] => (cur_hive, cur_box, f.clone()),
@@ -532,20 +529,26 @@ fn check_supported(plan: &LogicalPlan) -> Result<()> {
     }
 }
 
-fn names_table(column: &str, names: Vec<String>) -> QueryResult {
+fn names_table(column: &str, names: Vec<String>) -> Result<QueryResult> {
     let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
     let array: ArrayRef = Arc::new(StringArray::from(names));
-    QueryResult::single(RecordBatch::try_new(schema, vec![array]).expect("one utf8 column"))
+    Ok(QueryResult::single(RecordBatch::try_new(
+        schema,
+        vec![array],
+    )?))
 }
 
-fn message(text: &str) -> QueryResult {
+fn message(text: &str) -> Result<QueryResult> {
     let schema = Arc::new(Schema::new(vec![Field::new(
         "status",
         DataType::Utf8,
         false,
     )]));
     let array: ArrayRef = Arc::new(StringArray::from(vec![text.to_string()]));
-    QueryResult::single(RecordBatch::try_new(schema, vec![array]).expect("one utf8 column"))
+    Ok(QueryResult::single(RecordBatch::try_new(
+        schema,
+        vec![array],
+    )?))
 }
 
 /// `SHOW SWARM`: one row per node with a heartbeat on the root.

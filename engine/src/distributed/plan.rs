@@ -29,6 +29,8 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::ExecutionPlan;
 
+use apiary_catalog::scan::balance;
+
 use super::exchange::{ExchangeExec, PlannedTask};
 use super::Distributor;
 use crate::cache::cell_hash;
@@ -168,23 +170,6 @@ fn task_count(cell_bytes: &[u64], slots: usize, bee_budget: u64) -> usize {
     slots.max(by_budget).min(cell_bytes.len()).max(1)
 }
 
-/// Spreads files over `n` groups, largest first into the lightest group.
-fn regroup(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
-    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
-    let n = n.max(1).min(files.len().max(1));
-    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
-    for file in files {
-        if let Some(lightest) = groups.iter_mut().min_by_key(|(bytes, _)| *bytes) {
-            lightest.0 += file.object_meta.size;
-            lightest.1.push(file);
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(_, files)| FileGroup::new(files))
-        .collect()
-}
-
 /// Gives each group a node. Slots are taken in order (coolest node first,
 /// one slot per node per round), so every node gets work before any gets
 /// more; each slot takes the unassigned group it caches the most bytes of,
@@ -249,7 +234,7 @@ fn plan_stage(
         slots.len(),
         distributor.smallest_bee_budget(Instant::now()),
     );
-    let groups = regroup(files, tasks);
+    let groups = balance(files, tasks);
     let regrouped = with_groups(stage, scan, groups.clone())?;
     let assignees = assign(&groups, &slots, &distributor.cached_cells(Instant::now()));
     let mut tasks = Vec::with_capacity(groups.len());
@@ -291,22 +276,6 @@ fn plan_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn regroup_balances_bytes_and_never_makes_empty_groups() {
-        let files: Vec<PartitionedFile> = [50u64, 10, 30, 20, 40]
-            .iter()
-            .enumerate()
-            .map(|(i, size)| PartitionedFile::new(format!("f{i}.parquet"), *size))
-            .collect();
-        let groups = regroup(files.clone(), 2);
-        let sums: Vec<u64> = groups
-            .iter()
-            .map(|g| g.iter().map(|f| f.object_meta.size).sum())
-            .collect();
-        assert_eq!(sums, [80, 70]);
-        assert_eq!(regroup(files, 9).len(), 5);
-    }
 
     #[test]
     fn tasks_are_cut_to_fit_the_smallest_bee() {
