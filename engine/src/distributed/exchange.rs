@@ -523,9 +523,10 @@ async fn dispatch(
                 Some(_) => {}
             }
         }
-        let now = Instant::now();
+        // One look at the world view per round, not one per task.
+        let alive = distributor.alive_nodes(Instant::now());
         for p in pending.iter_mut().filter(|p| !p.done) {
-            if !distributor.is_alive(&p.node_id, now) {
+            if !alive.contains(&p.node_id) {
                 let failure = (
                     p.node_id.clone(),
                     "the node stopped heartbeating".to_string(),

@@ -170,15 +170,15 @@ impl Distributor {
             .max(1)
     }
 
-    /// Whether `node_id` may be given work now.
-    pub(crate) fn is_alive(&self, node_id: &str, now: Instant) -> bool {
-        node_id == self.node_id
-            || self
-                .swarm
-                .world()
-                .alive(now)
-                .iter()
-                .any(|beat| beat.node_id == node_id)
+    /// The nodes that may be given work now (this one included).
+    pub(crate) fn alive_nodes(&self, now: Instant) -> HashSet<String> {
+        self.swarm
+            .world()
+            .alive(now)
+            .into_iter()
+            .map(|beat| beat.node_id.clone())
+            .chain(std::iter::once(self.node_id.clone()))
+            .collect()
     }
 
     /// The coolest alive peer not in `exclude`; `None` means run it here.
