@@ -15,19 +15,16 @@ import io
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import tempfile
 import time
 
 import numpy as np
 import psycopg
-import pyarrow as pa
 
 from apiary import Apiary
+from common import PAGES, clicks, median_seconds
 
-COUNTRIES = np.array(["us", "uk", "de", "fr", "jp", "br", "au", "ca"])
-PAGES = np.array(["/home", "/products", "/about", "/pricing", "/docs", "/blog"])
 GROUP_BY = """SELECT country, COUNT(*) AS events, AVG(duration_ms) AS avg_duration
               FROM analytics.events.clicks GROUP BY country ORDER BY events DESC"""
 
@@ -36,26 +33,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def median_seconds(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def clicks(rng: np.random.Generator, first: int, n: int) -> pa.Table:
-    return pa.table({
-        "event_id": np.arange(first, first + n, dtype=np.int64),
-        "user_id": pa.array(np.char.add("user_", rng.integers(1, 501, n).astype(str))),
-        "page": pa.array(PAGES[rng.integers(0, len(PAGES), n)]),
-        "duration_ms": rng.integers(100, 30001, n, dtype=np.int64),
-        "country": pa.array(COUNTRIES[rng.integers(0, len(COUNTRIES), n)]),
-    })
 
 
 def main() -> None:

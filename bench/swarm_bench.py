@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from apiary import Apiary
+from common import median_seconds
 
 TINY = "SELECT country, COUNT(*) AS n FROM bench.swarm.tiny GROUP BY country"
 SCAN = """SELECT k % 1000 AS bucket, SUM(v * v % 97) AS s, COUNT(*) AS n
@@ -43,16 +43,6 @@ print("ready", flush=True)
 sys.stdin.read()
 ap.shutdown()
 """
-
-
-def median_seconds(ap: Apiary, query: str, repeat: int) -> float:
-    ap.query(query)  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        ap.query(query)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def tasks_by_node(ap: Apiary, query: str) -> dict:
@@ -108,8 +98,8 @@ def main() -> None:
     try:
         for size in (1, 2, 3, 4):
             grow_swarm(workers, root, size, ap)
-            tiny = median_seconds(ap, TINY, 20)
-            scan = median_seconds(ap, SCAN, args.repeat)
+            tiny = median_seconds(lambda: ap.query(TINY), 20)
+            scan = median_seconds(lambda: ap.query(SCAN), args.repeat)
             spread = tasks_by_node(ap, SCAN)
             results[size] = (tiny, scan)
             print(f"{size} node(s): tiny {tiny * 1000:.1f} ms, scan {scan:.3f} s, tasks per node {sorted(spread.values())}")

@@ -18,18 +18,15 @@ import argparse
 import platform
 import os
 import shutil
-import statistics
 import tempfile
 import time
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 from apiary import Apiary
+from common import clicks, median_seconds
 
-COUNTRIES = np.array(["us", "uk", "de", "fr", "jp", "br", "au", "ca"])
-PAGES = np.array(["/home", "/products", "/about", "/pricing", "/docs", "/blog"])
 QUERIES = {
     "top pages": """
         SELECT page, COUNT(*) AS visits, AVG(duration_ms) AS avg_duration
@@ -38,29 +35,6 @@ QUERIES = {
         SELECT country, COUNT(*) AS events, AVG(duration_ms) AS avg_duration
         FROM {frame} GROUP BY country ORDER BY events DESC""",
 }
-
-
-def batch(rng: np.random.Generator, first: int, n: int) -> pa.Table:
-    users = rng.integers(1, 501, n)
-    return pa.table(
-        {
-            "event_id": np.arange(first, first + n, dtype=np.int64),
-            "user_id": pa.array(np.char.add("user_", users.astype(str))),
-            "page": pa.array(PAGES[rng.integers(0, len(PAGES), n)]),
-            "duration_ms": rng.integers(100, 30001, n, dtype=np.int64),
-            "country": pa.array(COUNTRIES[rng.integers(0, len(COUNTRIES), n)]),
-        }
-    )
-
-
-def timed(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -74,7 +48,7 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="apiary-bench-")
     storage = args.storage or os.path.join(workdir, "root")
     rng = np.random.default_rng(42)
-    batches = [batch(rng, i, min(args.batch_rows, args.rows - i)) for i in range(0, args.rows, args.batch_rows)]
+    batches = [clicks(rng, i, min(args.batch_rows, args.rows - i)) for i in range(0, args.rows, args.batch_rows)]
 
     with Apiary("bench", storage=storage) as ap:
         ap.create_hive("analytics")
@@ -101,8 +75,8 @@ def main() -> None:
             ours = ap.query(sql.format(frame="analytics.events.clicks")).to_pandas()
             theirs = con.execute(sql.format(frame=f"read_parquet('{parquet}', hive_partitioning = true)")).df()
             assert sorted(ours.iloc[:, 1].tolist()) == sorted(theirs.iloc[:, 1].tolist()), name
-            t_apiary = timed(lambda: ap.query(sql.format(frame="analytics.events.clicks")), args.repeat)
-            t_duck = timed(
+            t_apiary = median_seconds(lambda: ap.query(sql.format(frame="analytics.events.clicks")), args.repeat)
+            t_duck = median_seconds(
                 lambda: con.sql(sql.format(frame=f"read_parquet('{parquet}', hive_partitioning = true)")).to_arrow_table(),
                 args.repeat,
             )
