@@ -3,6 +3,7 @@ and this Python client share one S3 root (SeaweedFS) and nothing else."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -62,17 +63,30 @@ class Swarm:
                 proc.kill()
 
 
+def fresh_root(s3_env, label: str) -> str:
+    return f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/{label}-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def running_swarm(root: str, *servers: dict):
+    """One `apiary serve` per entry of `servers` (its extra environment),
+    then this process's client, all on `root`; everything stops after."""
+    nodes = Swarm(root)
+    for env in servers:
+        nodes.start_node(**env)
+    ap = Apiary("swarm", storage=root)
+    try:
+        ap.start()
+        yield nodes, ap
+    finally:
+        ap.shutdown()
+        nodes.stop()
+
+
 @pytest.fixture
 def swarm(s3_env):
-    root = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/swarm-{uuid.uuid4().hex[:8]}"
-    nodes = Swarm(root)
-    for _ in range(3):
-        nodes.start_node()
-    ap = Apiary("swarm", storage=root)
-    ap.start()
-    yield nodes, ap
-    ap.shutdown()
-    nodes.stop()
+    with running_swarm(fresh_root(s3_env, "swarm"), {}, {}, {}) as running:
+        yield running
 
 
 def wait_for(predicate, timeout: float, what: str):
@@ -238,20 +252,15 @@ def write_numbers(ap: Apiary) -> None:
              "FROM generate_series(1, 2000000) AS s(i)")
 
 
+STARVED = {"APIARY_BEE_MEMORY": "1MiB"}
+
+
 @pytest.fixture
 def starved_swarm(s3_env):
     """The client plus two servers with room to work and one whose bees have
     1 MiB each: too little for the sorts below, so its tasks fail."""
-    root = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/starved-{uuid.uuid4().hex[:8]}"
-    nodes = Swarm(root)
-    nodes.start_node(APIARY_BEE_MEMORY="1MiB")
-    nodes.start_node()
-    nodes.start_node()
-    ap = Apiary("swarm", storage=root)
-    ap.start()
-    yield nodes, ap
-    ap.shutdown()
-    nodes.stop()
+    with running_swarm(fresh_root(s3_env, "starved"), STARVED, {}, {}) as running:
+        yield running
 
 
 def test_tasks_that_fail_on_one_node_are_reassigned_and_the_answer_is_right(starved_swarm):
@@ -272,12 +281,7 @@ def test_tasks_that_fail_on_one_node_are_reassigned_and_the_answer_is_right(star
 
 
 def test_a_task_failing_everywhere_fails_the_query_with_every_attempt(s3_env):
-    root = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/starved-{uuid.uuid4().hex[:8]}"
-    nodes = Swarm(root)
-    for _ in range(3):
-        nodes.start_node(APIARY_BEE_MEMORY="1MiB")
-    ap = Apiary("swarm", storage=root).start()
-    try:
+    with running_swarm(fresh_root(s3_env, "starved"), STARVED, STARVED, STARVED) as (nodes, ap):
         wait_for(lambda: alive(ap) == 4, 10, "the swarm")
         ap.create_hive("analytics")
         write_numbers(ap)
@@ -290,9 +294,6 @@ def test_a_task_failing_everywhere_fails_the_query_with_every_attempt(s3_env):
         assert ap.colony_status()["abandoned_tasks"] >= 1
         # The node keeps serving.
         assert ap.query("SELECT COUNT(*) AS n FROM analytics.events.numbers").to_pydict() == {"n": [2000000]}
-    finally:
-        ap.shutdown()
-        nodes.stop()
 
 
 def test_a_worker_that_cannot_read_cells_never_gives_a_wrong_answer(tmp_path, monkeypatch):
@@ -312,13 +313,10 @@ def test_a_worker_that_cannot_read_cells_never_gives_a_wrong_answer(tmp_path, mo
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         root = f"s3://{env['APIARY_TEST_S3_BUCKET']}/{prefix}"
-        nodes = Swarm(root)
-        ap = Apiary("swarm", storage=root).start()
-        try:
+        limited_env = {"AWS_ACCESS_KEY_ID": "worker", "AWS_SECRET_ACCESS_KEY": "worker-secret"}
+        with running_swarm(root, limited_env, {}, {}) as (nodes, ap):
+            limited = nodes.procs[0]
             table = write_clicks(ap)
-            limited = nodes.start_node(AWS_ACCESS_KEY_ID="worker", AWS_SECRET_ACCESS_KEY="worker-secret")
-            nodes.start_node()
-            nodes.start_node()
             wait_for(lambda: alive(ap) == 4, 15, "the swarm, the limited server included")
             assert limited.poll() is None
             expected = dict(zip(*table.group_by("country").aggregate([("event_id", "count")]).to_pydict().values()))
@@ -331,6 +329,3 @@ def test_a_worker_that_cannot_read_cells_never_gives_a_wrong_answer(tmp_path, mo
             limited_id = next(n["node_id"] for n in ap.swarm_status()["nodes"] if n["listen"] == limited.listen)
             assert (tasks.attempts > 1).any(), tasks
             assert limited_id not in set(tasks.node), tasks
-        finally:
-            ap.shutdown()
-            nodes.stop()
