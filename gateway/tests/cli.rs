@@ -5,8 +5,14 @@ use std::process::Command;
 mod common;
 
 fn apiary(args: &[&str]) -> (i32, String, String) {
+    apiary_with(args, &[])
+}
+
+/// Runs `apiary` with extra environment variables.
+fn apiary_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_apiary"))
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("APIARY_STORAGE")
         .env_remove("APIARY_USER")
         .env_remove("APIARY_PASSWORD")
@@ -103,4 +109,43 @@ fn serve_refuses_half_configured_credentials() {
     let (code, _, err) = apiary(&["serve", "--user", "ana", "--listen", "127.0.0.1:0"]);
     assert_eq!(code, 1);
     assert!(err.contains("APIARY_PASSWORD"), "{err}");
+}
+
+#[test]
+fn bad_node_settings_are_refused_with_what_to_write_and_touch_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let root = root.to_str().unwrap();
+    for (variable, value, advice) in [
+        ("APIARY_BEE_MEMORY", "lots", "64MiB"),
+        ("APIARY_BEE_MEMORY", "10", "at least 1 MiB"),
+        ("APIARY_NODE_ID", "../evil", "letters, digits"),
+        ("APIARY_HEARTBEAT_INTERVAL", "soon", "2s"),
+        (
+            "APIARY_DEAD_AFTER",
+            "1s",
+            "longer than APIARY_HEARTBEAT_INTERVAL",
+        ),
+        ("APIARY_BACKPRESSURE", "maybe", "wait or error"),
+        ("APIARY_CACHE_SIZE", "-3", "64MiB"),
+        ("APIARY_DISTRIBUTE_MIN_CELLS", "some", "whole number"),
+        ("APIARY_TASK_LEASE", "0s", "duration"),
+    ] {
+        let (code, _, err) = apiary_with(&["status", "--storage", root], &[(variable, value)]);
+        assert_eq!(code, 1, "{variable}={value}");
+        assert!(
+            err.contains(variable) && err.contains(advice),
+            "{variable}={value}: {err}"
+        );
+    }
+    // Nothing was created for the refused node, not even the root.
+    assert!(!dir.path().join("root").exists());
+    assert!(!std::env::temp_dir()
+        .join("apiary-scratch")
+        .join("evil")
+        .exists());
+
+    let (code, _, err) = apiary(&["sql", "--storage", root, "SHOW SWARM NOW"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("SHOW SWARM"), "{err}");
 }
