@@ -5,9 +5,12 @@
 //! Apiary commits every statement on its own (each write is one Delta
 //! commit), so `BEGIN`/`COMMIT`/`ROLLBACK` are accepted and tracked for the
 //! protocol's transaction status but group nothing; docs/sql.md says so.
-//! `SET search_path` chooses the connection's box.
+//! `SET search_path` chooses the connection's box; every other parameter
+//! lives in the connection's [`Settings`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use apiary_engine::catalog::DEFAULT_BOX;
 use apiary_engine::Session;
@@ -15,14 +18,123 @@ use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
 use futures::stream;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::{ClientInfo, Type};
-use pgwire::error::PgWireResult;
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::response::TransactionStatus;
+use pgwire::types::format::FormatOptions;
 
 use crate::pg::SERVER_VERSION;
 use crate::sqlstate::{error, from_engine};
 
-/// Connection metadata key for `statement_timeout`, in milliseconds.
-pub const STATEMENT_TIMEOUT: &str = "statement_timeout_ms";
+/// What a parameter reads before the client sets it.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("bytea_output", "hex"),
+    ("client_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("default_table_access_method", "heap"),
+    ("default_transaction_isolation", "read committed"),
+    ("default_transaction_read_only", "off"),
+    ("extra_float_digits", "1"),
+    ("integer_datetimes", "on"),
+    ("intervalstyle", "postgres"),
+    ("is_superuser", "on"),
+    ("lc_collate", "C"),
+    ("lc_ctype", "C"),
+    ("max_identifier_length", "63"),
+    ("search_path", "\"$user\", public"),
+    ("server_encoding", "UTF8"),
+    ("server_version", SERVER_VERSION),
+    ("server_version_num", "160006"),
+    ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
+    ("timezone", "UTC"),
+    ("transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+];
+
+/// A connection's run-time parameters: those its client sent at startup,
+/// then whatever `SET` or `set_config()` changed. `SHOW`,
+/// `current_setting()`, the statement timeout and the text formats all
+/// read them here. Clones share one store.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    startup: Arc<HashMap<String, String>>,
+    changed: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Settings {
+    /// Settings starting from the client's startup parameters.
+    pub fn from_startup(parameters: &HashMap<String, String>) -> Self {
+        let startup = parameters
+            .iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+            .collect();
+        Settings {
+            startup: Arc::new(startup),
+            changed: Arc::default(),
+        }
+    }
+
+    /// A set value is only ever replaced, so a lock poisoned by a panic
+    /// elsewhere still holds usable state.
+    fn changed(&self) -> MutexGuard<'_, HashMap<String, String>> {
+        self.changed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A parameter's current value; `None` for one Apiary does not know.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let name = name.to_ascii_lowercase();
+        if let Some(value) = self.changed().get(&name) {
+            return Some(value.clone());
+        }
+        self.startup.get(&name).cloned().or_else(|| {
+            DEFAULTS
+                .iter()
+                .find(|(known, _)| *known == name)
+                .map(|(_, value)| value.to_string())
+        })
+    }
+
+    /// Sets a parameter, checking those Apiary acts on.
+    pub fn set(&self, name: &str, value: &str) -> PgWireResult<()> {
+        let name = name.to_ascii_lowercase();
+        if name == "statement_timeout" && parse_duration_ms(value).is_none() {
+            return Err(error(
+                "22023",
+                format!("invalid value for statement_timeout: {value:?}; use e.g. '5s' or 5000"),
+            ));
+        }
+        self.changed().insert(name, value.to_string());
+        Ok(())
+    }
+
+    /// Whether `other` is a clone of these settings (the same connection's).
+    pub fn is_shared_with(&self, other: &Settings) -> bool {
+        Arc::ptr_eq(&self.changed, &other.changed)
+    }
+
+    /// `RESET ALL`: back to the startup values.
+    pub fn reset(&self) {
+        self.changed().clear();
+    }
+
+    /// `statement_timeout`, when one is set.
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.get("statement_timeout")
+            .and_then(|value| parse_duration_ms(&value))
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+    }
+
+    /// How values are written as text (`DateStyle`, `bytea_output`, …).
+    pub fn format_options(&self) -> Arc<FormatOptions> {
+        let mut current: HashMap<String, String> = self.startup.as_ref().clone();
+        current.extend(self.changed().clone());
+        Arc::new(FormatOptions::from_client_metadata(&current))
+    }
+}
 
 /// Whether `statement` is answered here rather than by the engine.
 pub fn is_builtin(statement: &Statement) -> bool {
@@ -56,12 +168,13 @@ pub fn result_fields(statement: &Statement) -> Vec<FieldInfo> {
 pub fn run<C: ClientInfo + ?Sized>(
     client: &mut C,
     session: &Session,
+    settings: &Settings,
     statement: &Statement,
 ) -> PgWireResult<Response> {
     let tag = |t: &str| Ok(Response::Execution(Tag::new(t)));
     match statement {
-        Statement::Set(set) => run_set(client, session, set),
-        Statement::ShowVariable { variable } => show(client, session, variable),
+        Statement::Set(set) => run_set(session, settings, set),
+        Statement::ShowVariable { variable } => show(session, settings, variable),
         Statement::StartTransaction { .. } => match client.transaction_status() {
             TransactionStatus::Idle => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
             _ => tag("BEGIN"),
@@ -77,11 +190,11 @@ pub fn run<C: ClientInfo + ?Sized>(
         Statement::Savepoint { .. } => tag("SAVEPOINT"),
         Statement::ReleaseSavepoint { .. } => tag("RELEASE"),
         Statement::Discard { .. } => {
-            reset_all(client, session)?;
+            reset_all(session, settings)?;
             tag("DISCARD ALL")
         }
         Statement::Reset(_) => {
-            reset_all(client, session)?;
+            reset_all(session, settings)?;
             tag("RESET")
         }
         Statement::Deallocate { name, .. } if name.value.eq_ignore_ascii_case("all") => {
@@ -95,41 +208,20 @@ pub fn run<C: ClientInfo + ?Sized>(
     }
 }
 
-fn run_set<C: ClientInfo + ?Sized>(
-    client: &mut C,
-    session: &Session,
-    set: &Set,
-) -> PgWireResult<Response> {
+fn run_set(session: &Session, settings: &Settings, set: &Set) -> PgWireResult<Response> {
     if let Set::SingleAssignment {
         variable, values, ..
     } = set
     {
         let name = variable.to_string().to_ascii_lowercase();
         let value = values.iter().map(expr_text).collect::<Vec<_>>().join(", ");
-        match name.as_str() {
-            "search_path" => use_search_path(session, &value)?,
-            "statement_timeout" => {
-                let ms = parse_duration_ms(&value).ok_or_else(|| {
-                    error(
-                        "22023",
-                        format!(
-                            "invalid value for statement_timeout: {value:?}; use e.g. '5s' or 5000"
-                        ),
-                    )
-                })?;
-                client
-                    .metadata_mut()
-                    .insert(STATEMENT_TIMEOUT.into(), ms.to_string());
-                return Ok(Response::Execution(Tag::new("SET")));
-            }
-            _ => {}
+        if name == "search_path" {
+            use_search_path(session, &value)?;
         }
-        client.metadata_mut().insert(name, value);
+        settings.set(&name, &value)?;
     }
     if let Set::SetTimeZone { value, .. } = set {
-        client
-            .metadata_mut()
-            .insert("timezone".into(), expr_text(value));
+        settings.set("timezone", &expr_text(value))?;
     }
     Ok(Response::Execution(Tag::new("SET")))
 }
@@ -154,8 +246,8 @@ fn use_search_path(session: &Session, value: &str) -> PgWireResult<()> {
     Ok(())
 }
 
-fn reset_all<C: ClientInfo + ?Sized>(client: &mut C, session: &Session) -> PgWireResult<()> {
-    client.metadata_mut().remove(STATEMENT_TIMEOUT);
+fn reset_all(session: &Session, settings: &Settings) -> PgWireResult<()> {
+    settings.reset();
     let (hive, _) = session.current();
     session.use_box(&hive, DEFAULT_BOX).map_err(from_engine)
 }
@@ -172,33 +264,17 @@ fn show_column(variable: &[datafusion::sql::sqlparser::ast::Ident]) -> String {
     }
 }
 
-fn show<C: ClientInfo + ?Sized>(
-    client: &C,
+fn show(
     session: &Session,
+    settings: &Settings,
     variable: &[datafusion::sql::sqlparser::ast::Ident],
 ) -> PgWireResult<Response> {
     let column = show_column(variable);
-    let meta = |key: &str| client.metadata().get(key).cloned();
     let value = match column.as_str() {
-        "transaction_isolation" | "default_transaction_isolation" => "read committed".into(),
-        "server_version" => SERVER_VERSION.into(),
-        "server_version_num" => "160006".into(),
-        "server_encoding" | "client_encoding" => "UTF8".into(),
-        "datestyle" => meta("datestyle").unwrap_or_else(|| "ISO, MDY".into()),
-        "timezone" => meta("timezone").unwrap_or_else(|| "UTC".into()),
         "search_path" => session.current().1,
-        "standard_conforming_strings" | "integer_datetimes" | "is_superuser" => "on".into(),
-        "max_identifier_length" => "63".into(),
-        "statement_timeout" => meta(STATEMENT_TIMEOUT)
-            .map(|ms| format!("{ms}ms"))
-            .unwrap_or_else(|| "0".into()),
-        "application_name" => meta("application_name").unwrap_or_default(),
-        other => meta(other).ok_or_else(|| {
-            error(
-                "42704",
-                format!("unrecognized configuration parameter \"{other}\""),
-            )
-        })?,
+        other => settings
+            .get(other)
+            .ok_or_else(|| unknown_parameter(other))?,
     };
     let fields = Arc::new(vec![show_field(&column)]);
     let mut encoder = DataRowEncoder::new(fields.clone());
@@ -208,6 +284,14 @@ fn show<C: ClientInfo + ?Sized>(
         fields,
         stream::iter(vec![Ok(row)]),
     )))
+}
+
+/// Postgres's error for a parameter it does not have.
+pub fn unknown_parameter(name: &str) -> PgWireError {
+    error(
+        "42704",
+        format!("unrecognized configuration parameter \"{name}\""),
+    )
 }
 
 fn show_field(name: &str) -> FieldInfo {
@@ -253,5 +337,22 @@ mod tests {
         assert_eq!(parse_duration_ms("250ms"), Some(250));
         assert_eq!(parse_duration_ms("1min"), Some(60_000));
         assert_eq!(parse_duration_ms("soon"), None);
+    }
+
+    #[test]
+    fn settings_read_set_then_startup_then_defaults() {
+        let startup = HashMap::from([("DateStyle".to_string(), "ISO, DMY".to_string())]);
+        let settings = Settings::from_startup(&startup);
+        assert_eq!(settings.get("datestyle").as_deref(), Some("ISO, DMY"));
+        assert_eq!(settings.get("TimeZone").as_deref(), Some("UTC"));
+        assert_eq!(settings.get("no_such_thing"), None);
+        settings.set("TimeZone", "Europe/Berlin").unwrap();
+        settings.clone().set("statement_timeout", "2s").unwrap();
+        assert_eq!(settings.get("timezone").as_deref(), Some("Europe/Berlin"));
+        assert_eq!(settings.statement_timeout(), Some(Duration::from_secs(2)));
+        assert!(settings.set("statement_timeout", "soon").is_err());
+        settings.reset();
+        assert_eq!(settings.get("timezone").as_deref(), Some("UTC"));
+        assert_eq!(settings.statement_timeout(), None);
     }
 }

@@ -5,8 +5,8 @@
 //! Each connection gets its own session (current hive = its database,
 //! current box = `search_path`), kept in pgwire's per-connection extensions.
 //! A statement is first checked against Apiary's own commands (`SHOW HIVES`,
-//! `USE …`, `DESCRIBE …`), then parsed with the Postgres-compatibility parser
-//! of `datafusion-pg-catalog`, then either answered as a session builtin
+//! `USE …`, `DESCRIBE …`), then parsed and rewritten for DataFusion
+//! ([`crate::compat`]), then either answered as a session builtin
 //! ([`crate::builtin`]), turned into a `COPY`, or prepared and executed by
 //! the engine. Rows stream to the client as the engine produces them.
 
@@ -26,7 +26,6 @@ use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
 use datafusion_postgres::arrow_pg::datatypes::{
     arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type,
 };
-use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{stream, Sink, SinkExt, StreamExt};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -43,7 +42,8 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 
 use crate::auth::METADATA_HIVE;
-use crate::builtin::{self, STATEMENT_TIMEOUT};
+use crate::builtin::{self, Settings};
+use crate::compat::SqlParser;
 use crate::copy::{self, CopyIn};
 use crate::pg::PgCatalog;
 use crate::sqlstate::{error, from_datafusion, from_engine};
@@ -67,6 +67,7 @@ pub enum Stmt {
 /// One connection's state.
 struct Connection {
     session: Session,
+    settings: Settings,
     /// Bytes of a `COPY FROM STDIN` in progress.
     copy: Mutex<Option<(CopyIn, Vec<u8>)>>,
 }
@@ -93,7 +94,7 @@ impl QueryService {
         let parser = Arc::new(StatementParser {
             node: node.clone(),
             pg: pg.clone(),
-            sql: PostgresCompatibilityParser::new(),
+            sql: SqlParser::new(),
         });
         QueryService { node, pg, parser }
     }
@@ -114,27 +115,16 @@ fn connection<C: ClientInfo + ?Sized>(
         .cloned()
         .unwrap_or_else(|| DEFAULT_HIVE.to_string());
     let session = node.session_with(pg.system_schemas());
-    pg.install_functions(session.context(), &hive);
+    let settings = Settings::from_startup(client.metadata());
+    pg.install_functions(session.context(), &hive, &settings);
     session.use_box(&hive, DEFAULT_BOX).map_err(from_engine)?;
     Ok(client
         .session_extensions()
         .get_or_insert_with(|| Connection {
             session,
+            settings,
             copy: Mutex::new(None),
         }))
-}
-
-fn format_options<C: ClientInfo + ?Sized>(client: &C) -> Arc<FormatOptions> {
-    Arc::new(FormatOptions::from_client_metadata(client.metadata()))
-}
-
-fn statement_timeout<C: ClientInfo + ?Sized>(client: &C) -> Option<Duration> {
-    client
-        .metadata()
-        .get(STATEMENT_TIMEOUT)
-        .and_then(|ms| ms.parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis)
 }
 
 /// Runs `work` under the client's `statement_timeout`.
@@ -249,7 +239,7 @@ impl QueryService {
         C: ClientInfo + Send + Sync + ?Sized,
     {
         if builtin::is_builtin(&statement) {
-            return builtin::run(client, &conn.session, &statement);
+            return builtin::run(client, &conn.session, &conn.settings, &statement);
         }
         if let Some(copy) = CopyIn::from_statement(&statement)? {
             return start_copy(conn, copy).await;
@@ -260,7 +250,12 @@ impl QueryService {
             .await
             .map_err(from_engine)?;
         let outcome = conn.session.execute(prepared).await.map_err(from_engine)?;
-        outcome_response(outcome, &Format::UnifiedText, format_options(client)).await
+        outcome_response(
+            outcome,
+            &Format::UnifiedText,
+            conn.settings.format_options(),
+        )
+        .await
     }
 }
 
@@ -274,8 +269,8 @@ impl SimpleQueryHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let conn = connection(&self.node, &self.pg, client)?;
-        let timeout = statement_timeout(client);
-        let options = format_options(client);
+        let timeout = conn.settings.statement_timeout();
+        let options = conn.settings.format_options();
         if let Some(result) = conn.session.command(query).await.map_err(from_engine)? {
             return Ok(vec![result_response(
                 result,
@@ -307,26 +302,22 @@ impl SimpleQueryHandler for QueryService {
 pub struct StatementParser {
     node: Arc<Node>,
     pg: Arc<PgCatalog>,
-    sql: PostgresCompatibilityParser,
+    sql: SqlParser,
 }
 
 impl StatementParser {
     fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
-        let mut statements = self
-            .sql
+        self.sql
             .parse(sql)
-            .map_err(|e| error("42601", format!("syntax error: {e}")))?;
-        statements
-            .iter_mut()
-            .for_each(crate::pg::rewrite_field_access);
-        Ok(statements)
+            .map_err(|e| error("42601", format!("syntax error: {e}")))
     }
 }
 
-/// A plan's parameters in `$1, $2, …` order with the types DataFusion inferred.
+/// A plan's parameters in `$1, $2, …` order with the types DataFusion
+/// inferred; a number the plan no longer uses keeps its place as `None`.
 fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
     let types = plan.get_parameter_types().map_err(from_datafusion)?;
-    let mut ordered: Vec<(usize, Option<DataType>)> = types
+    let numbered: Vec<(usize, Option<DataType>)> = types
         .into_iter()
         .filter_map(|(id, ty)| {
             id.trim_start_matches('$')
@@ -335,8 +326,14 @@ fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
                 .map(|n| (n, ty))
         })
         .collect();
-    ordered.sort_by_key(|(n, _)| *n);
-    Ok(ordered.into_iter().map(|(_, ty)| ty).collect())
+    let count = numbered.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    let mut ordered = vec![None; count];
+    for (n, ty) in numbered {
+        if let Some(slot) = n.checked_sub(1).and_then(|i| ordered.get_mut(i)) {
+            *slot = ty;
+        }
+    }
+    Ok(ordered)
 }
 
 #[async_trait]
@@ -481,15 +478,17 @@ impl ExtendedQueryHandler for QueryService {
     {
         let conn = connection(&self.node, &self.pg, client)?;
         let format = &portal.result_column_format;
-        let options = format_options(client);
-        let timeout = statement_timeout(client);
+        let options = conn.settings.format_options();
+        let timeout = conn.settings.statement_timeout();
         match &portal.statement.statement {
             Stmt::Command { text, .. } => {
                 let result = conn.session.command(text).await.map_err(from_engine)?;
                 let result = result.ok_or_else(|| error("XX000", "command vanished"))?;
                 result_response(result, format, options)
             }
-            Stmt::Builtin(statement) => builtin::run(client, &conn.session, statement),
+            Stmt::Builtin(statement) => {
+                builtin::run(client, &conn.session, &conn.settings, statement)
+            }
             Stmt::Copy(copy) => start_copy(&conn, copy.as_ref().clone()).await,
             Stmt::Engine { prepared, .. } => {
                 let prepared = match prepared {

@@ -6,12 +6,14 @@
 //! gives the connection its own engine `Session` and runs each statement:
 //! Apiary commands, session builtins ([`builtin`]: `SET`, `SHOW`, `BEGIN`…),
 //! `COPY FROM STDIN` ([`copy`]), or engine statements, whose Arrow results
-//! are encoded by `arrow-pg`. [`pg`] adds `pg_catalog` and the functions
-//! clients call on connect; [`sqlstate`] maps engine errors to SQLSTATEs.
+//! are encoded by `arrow-pg`. [`compat`] rewrites client SQL so DataFusion
+//! can plan it; [`pg`] adds `pg_catalog` and the functions clients call on
+//! connect; [`sqlstate`] maps engine errors to SQLSTATEs.
 //! The handlers hold no business logic: writes and DDL happen in the engine.
 
 pub mod auth;
 pub mod builtin;
+pub mod compat;
 pub mod copy;
 pub mod handler;
 pub mod pg;

@@ -8,26 +8,28 @@
 //! `pg_catalog` schema shared by every hive, and the functions registered in
 //! each connection's session with that connection's database.
 
-use std::ops::ControlFlow;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use crate::builtin::Settings;
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
 use apiary_engine::catalog::Catalog;
-use arrow::array::{Int16Array, Int32Array, StringArray, StructArray};
+use arrow::array::{AsArray, Int16Array, Int32Array, StringArray, StructArray};
 use arrow::datatypes::{Field, Fields};
+use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::catalog::{CatalogProviderList, SchemaProvider};
+use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::common::Column;
+use datafusion::datasource::{provider_as_source, ViewTable};
 use datafusion::error::DataFusionError;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{
-    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    col, create_udf, lit, ColumnarValue, Expr, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
-use datafusion::sql::sqlparser::ast::{
-    AccessExpr, Expr as SqlExpr, Statement, Subscript, Value, VisitMut, VisitorMut,
-};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
     self as pgc, array_bounds_udf, context::EmptyContextProvider, format_type,
     generate_series_arg_coercion::CoerceIntArgsToBigInt, has_privilege_udf,
@@ -57,11 +59,13 @@ impl PgCatalog {
     pub fn new(catalog: Arc<Catalog>) -> DfResult<Self> {
         let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
         let hives: Arc<dyn CatalogProviderList> = Arc::new(HiveList::new(catalog));
-        let schema = Arc::new(PgCatalogSchemaProvider::try_new(
-            hives,
-            static_tables.clone(),
-            EmptyContextProvider,
-        )?);
+        let schema = Arc::new(PgCatalogSchema {
+            inner: Arc::new(PgCatalogSchemaProvider::try_new(
+                hives,
+                static_tables.clone(),
+                EmptyContextProvider,
+            )?),
+        });
         Ok(PgCatalog {
             schema,
             static_tables,
@@ -74,8 +78,15 @@ impl PgCatalog {
     }
 
     /// Registers the Postgres functions in a connection's context;
-    /// `current_database()` answers `database`.
-    pub fn install_functions(&self, ctx: &SessionContext, database: &str) {
+    /// `current_database()` answers `database`, and `current_setting()` /
+    /// `set_config()` read and write the connection's `settings`.
+    pub fn install_functions(&self, ctx: &SessionContext, database: &str, settings: &Settings) {
+        for function in [
+            SettingFunction::current_setting,
+            SettingFunction::set_config,
+        ] {
+            ctx.register_udf(ScalarUDF::from(function(settings.clone())));
+        }
         ctx.register_udf(pgc::create_current_database_udf(database));
         ctx.register_udf(pgc::create_current_schema_udf());
         ctx.register_udf(pgc::create_current_schemas_udf());
@@ -135,6 +146,15 @@ impl PgCatalog {
             Volatility::Stable,
             Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
         ));
+        // Frames have no indexes to describe.
+        ctx.register_udf(create_udf(
+            "pg_get_indexdef",
+            vec![DataType::Int64, DataType::Int64, DataType::Boolean],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+        ));
+        ctx.register_udf(like_escape());
         ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
         ctx.register_udf(expand_index_keys());
 
@@ -157,6 +177,90 @@ fn constant(name: &str, value: ScalarValue) -> datafusion::logical_expr::ScalarU
         Volatility::Stable,
         Arc::new(move |_| Ok(ColumnarValue::Scalar(value.clone()))),
     )
+}
+
+/// The crate's `pg_catalog` with the `pg_class` columns it lacks and
+/// clients read (SQLAlchemy's index reflection selects `reloptions`):
+/// `relacl` and `reloptions`, NULL as for a relation without either.
+#[derive(Debug)]
+struct PgCatalogSchema {
+    inner: Arc<dyn SchemaProvider>,
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalogSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let table = self.inner.table(name).await?;
+        match table {
+            Some(pg_class) if name == "pg_class" => {
+                let nulls = ScalarValue::try_from(DataType::new_list(DataType::Utf8, true))?;
+                let mut columns: Vec<Expr> = pg_class
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| col(Column::new_unqualified(f.name())))
+                    .collect();
+                columns.push(lit(nulls.clone()).alias("relacl"));
+                columns.push(lit(nulls).alias("reloptions"));
+                let plan =
+                    LogicalPlanBuilder::scan("pg_class", provider_as_source(pg_class), None)?
+                        .project(columns)?
+                        .build()?;
+                Ok(Some(Arc::new(ViewTable::new(plan, None))))
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+/// Postgres's `like_escape(pattern, escape)`: the pattern rewritten to use
+/// the backslash as its escape character, the only one DataFusion's LIKE
+/// knows. An empty `escape` turns escaping off.
+fn like_escape() -> ScalarUDF {
+    create_udf(
+        "like_escape",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let patterns = arrays[0].as_string::<i32>();
+            let escapes = arrays[1].as_string::<i32>();
+            let converted: StringArray = patterns
+                .iter()
+                .zip(escapes.iter())
+                .map(|(pattern, escape)| Some(backslash_escaped(pattern?, escape?)))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(converted)))
+        }),
+    )
+}
+
+fn backslash_escaped(pattern: &str, escape: &str) -> String {
+    let escape = escape.chars().next();
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            if let Some(next) = chars.next() {
+                out.push('\\');
+                out.push(next);
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A one-argument function that answers NULL: Apiary has no user-defined
@@ -186,36 +290,6 @@ fn null_text_of(name: &str, args: &[DataType]) -> datafusion::logical_expr::Scal
         Volatility::Stable,
         Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
     )
-}
-
-/// Postgres reads a field of a composite value as `(expr).field`;
-/// DataFusion plans the same access written `expr['field']`. This turns the
-/// first form into the second in a parsed statement (pgJDBC's
-/// `getPrimaryKeys` uses it). Only parenthesised roots are touched, so
-/// qualified column names are left alone.
-pub fn rewrite_field_access(statement: &mut Statement) {
-    struct FieldAccess;
-    impl VisitorMut for FieldAccess {
-        type Break = ();
-
-        fn pre_visit_expr(&mut self, expr: &mut SqlExpr) -> ControlFlow<()> {
-            if let SqlExpr::CompoundFieldAccess { root, access_chain } = expr {
-                if matches!(**root, SqlExpr::Nested(_)) {
-                    for access in access_chain.iter_mut() {
-                        if let AccessExpr::Dot(SqlExpr::Identifier(field)) = access {
-                            *access = AccessExpr::Subscript(Subscript::Index {
-                                index: SqlExpr::value(Value::SingleQuotedString(
-                                    field.value.clone(),
-                                )),
-                            });
-                        }
-                    }
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let _ = statement.visit(&mut FieldAccess);
 }
 
 /// `information_schema._pg_expandarray(indkey)`, which pgJDBC's
@@ -254,6 +328,106 @@ fn expand_index_keys() -> ScalarUDF {
             ))))
         }),
     )
+}
+
+/// `current_setting(name [, missing_ok])` and `set_config(name, value,
+/// is_local)` over a connection's [`Settings`], which `SET` and `SHOW` use
+/// too. Apiary has no transactions, so `is_local` changes nothing.
+#[derive(Debug)]
+struct SettingFunction {
+    name: &'static str,
+    signature: Signature,
+    settings: Settings,
+}
+
+impl SettingFunction {
+    fn current_setting(settings: Settings) -> Self {
+        SettingFunction {
+            name: "current_setting",
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
+                ],
+                Volatility::Stable,
+            ),
+            settings,
+        }
+    }
+
+    fn set_config(settings: Settings) -> Self {
+        SettingFunction {
+            name: "set_config",
+            signature: Signature::exact(
+                vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+                Volatility::Volatile,
+            ),
+            settings,
+        }
+    }
+
+    fn value(&self, args: &[ScalarValue]) -> DfResult<Option<String>> {
+        let text = |i: usize| args.get(i).and_then(scalar_text);
+        let Some(name) = text(0) else {
+            return Ok(None);
+        };
+        if self.name == "set_config" {
+            let value = text(1).unwrap_or_default();
+            self.settings
+                .set(&name, &value)
+                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+            return Ok(Some(value));
+        }
+        let missing_ok = matches!(args.get(1), Some(ScalarValue::Boolean(Some(true))));
+        match self.settings.get(&name) {
+            Some(value) => Ok(Some(value)),
+            None if missing_ok => Ok(None),
+            None => Err(DataFusionError::Execution(format!(
+                "unrecognized configuration parameter \"{name}\""
+            ))),
+        }
+    }
+}
+
+impl PartialEq for SettingFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.settings.is_shared_with(&other.settings)
+    }
+}
+
+impl Eq for SettingFunction {}
+
+impl Hash for SettingFunction {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for SettingFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = Vec::with_capacity(args.number_rows);
+        for row in 0..args.number_rows {
+            let values = arrays
+                .iter()
+                .map(|array| ScalarValue::try_from_array(array, row))
+                .collect::<DfResult<Vec<_>>>()?;
+            out.push(self.value(&values)?);
+        }
+        Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+    }
 }
 
 /// `json_build_object(key, value, …)`: a JSON object as text, one per row.
@@ -337,9 +511,26 @@ fn scalar_json(value: &ScalarValue) -> serde_json::Value {
 mod tests {
     use super::*;
 
+    #[test]
+    fn like_patterns_are_rewritten_to_the_backslash_escape() {
+        assert_eq!(backslash_escaped("pg/_%", "/"), "pg\\_%");
+        assert_eq!(backslash_escaped("a//b", "/"), "a\\/b");
+        assert_eq!(backslash_escaped("c:\\x_", "/"), "c:\\\\x_");
+        assert_eq!(backslash_escaped("a\\_", ""), "a\\\\_");
+    }
+
     #[tokio::test]
     async fn json_build_object_makes_one_object_per_row() {
         let ctx = SessionContext::new();
+        // Frames have no indexes to describe.
+        ctx.register_udf(create_udf(
+            "pg_get_indexdef",
+            vec![DataType::Int64, DataType::Int64, DataType::Boolean],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+        ));
+        ctx.register_udf(like_escape());
         ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
         ctx.register_udf(expand_index_keys());
         let batches = ctx
@@ -377,7 +568,7 @@ mod tests {
         let datafusion::sql::parser::Statement::Statement(inner) = &mut statement else {
             panic!("a plain statement");
         };
-        rewrite_field_access(inner);
+        crate::compat::rewrite_field_access(inner);
         let plan = ctx.state().statement_to_plan(statement).await.unwrap();
         let batches = ctx
             .execute_logical_plan(plan)

@@ -109,16 +109,39 @@ def test_asyncpg_prepared_statements_and_pool_reset(server):
     asyncio.run(run())
 
 
-def test_sqlalchemy_table_names_read_sql_and_to_sql(server):
+def test_sqlalchemy_reflection_read_sql_and_to_sql(server):
     import sqlalchemy as sa
 
     engine = sa.create_engine(f"postgresql+psycopg://analyst@127.0.0.1:{server}/default")
     frame = pd.DataFrame({"city": ["Berlin", "Paris", "Rome"], "visits": [3, 5, 8]})
     frame.to_sql("cities", engine, index=False)
-    names = sa.inspect(engine).get_table_names()
-    assert "cities" in names
+    inspector = sa.inspect(engine)
+    assert "cities" in inspector.get_table_names()
+    assert "default" in inspector.get_schema_names()
+    columns = {c["name"]: c for c in inspector.get_columns("cities")}
+    assert list(columns) == ["city", "visits"]
+    assert isinstance(columns["city"]["type"], sa.TEXT)
+    assert isinstance(columns["visits"]["type"], sa.BIGINT)
+    assert columns["visits"]["nullable"] and columns["visits"]["default"] is None
+    assert inspector.get_pk_constraint("cities")["constrained_columns"] == []
+    assert inspector.get_indexes("cities") == [] and inspector.get_unique_constraints("cities") == []
+    assert inspector.get_foreign_keys("cities") == []
+    table = sa.Table("cities", sa.MetaData(), autoload_with=engine)
+    assert table.c.keys() == ["city", "visits"]
     back = pd.read_sql("SELECT city, visits FROM cities ORDER BY city", engine)
     assert back.to_dict("list") == frame.to_dict("list")
+    # Replacing reflects the table, drops it and creates it again.
+    smaller = frame.head(2)
+    smaller.to_sql("cities", engine, index=False, if_exists="replace")
+    frame.tail(1).to_sql("cities", engine, index=False, if_exists="append")
+    back = pd.read_sql("SELECT city, visits FROM cities ORDER BY city", engine)
+    assert back.to_dict("list") == frame.to_dict("list")
+    with engine.connect() as conn:
+        # A correlated subquery over frames is answered, not blanked.
+        rows = conn.execute(sa.text(
+            "SELECT c.city, (SELECT max(o.visits) FROM cities o WHERE o.city = c.city) AS most "
+            "FROM cities c ORDER BY c.city")).all()
+        assert [tuple(r) for r in rows] == [("Berlin", 3), ("Paris", 5), ("Rome", 8)]
 
 
 @pytest.mark.skipif(shutil.which("psql") is None, reason="psql is installed by .ci/run")

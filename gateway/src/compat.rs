@@ -1,0 +1,451 @@
+//! Postgres SQL as clients write it, rewritten so DataFusion can plan it.
+//!
+//! The rewrites come from `datafusion-pg-catalog`'s compatibility parser
+//! (`= ANY('{…}')`, `OPERATOR(pg_catalog.~)`, `COLLATE`, `'x'::regclass`,
+//! known client queries it swaps for plannable ones, …) plus two of
+//! Apiary's own. One of the crate's rules replaces correlated scalar
+//! subqueries in a select list with NULL: harmless for the catalog
+//! browsing it was written for, a wrong answer for a query over frames. So
+//! a statement that reads a frame gets every rule but that one, and only a
+//! statement that reads nothing but the system catalogs gets the
+//! catalog-only shims (see docs/decisions.md).
+//!
+//! Apiary's own rewrites: `(expr).field` becomes `expr['field']`, `LIKE …
+//! ESCAPE 'c'` goes through `like_escape`, and in catalog statements the
+//! crate's text-encoded `int2vector`/`oidvector` columns (`pg_index.indkey`)
+//! become arrays where a client unnests them.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::sql::sqlparser::ast::{
+    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, Query, Select,
+    SelectItem, SetExpr, Statement, Subscript, TableFactor, Value, Visit, VisitMut, Visitor,
+    VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
+use datafusion_postgres::datafusion_pg_catalog::sql::rules::{
+    AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall,
+    FixArrayLiteral, FixVersionColumnName, PrependUnqualifiedPgTableName,
+    ResolveUnqualifiedIdentifier, RewriteArrayAnyAllOperation, RewritePgCatalogOperator,
+    RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
+};
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+/// Schemas whose relations are system catalogs rather than frames.
+const SYSTEM_SCHEMAS: [&str; 2] = ["pg_catalog", "information_schema"];
+
+/// Parses Postgres SQL into statements DataFusion can plan.
+#[derive(Debug)]
+pub struct SqlParser {
+    /// The crate's parser with all of its rules: for catalog statements.
+    catalog: PostgresCompatibilityParser,
+    /// The crate's rules that keep a query's meaning: for frame statements.
+    frame_rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
+}
+
+impl Default for SqlParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SqlParser {
+    pub fn new() -> Self {
+        // The crate's list, in its order, without RemoveSubqueryFromProjection.
+        let frame_rules: Vec<Arc<dyn SqlStatementRewriteRule>> = vec![
+            Arc::new(AliasDuplicatedProjectionRewrite),
+            Arc::new(ResolveUnqualifiedIdentifier),
+            Arc::new(RewriteArrayAnyAllOperation),
+            Arc::new(PrependUnqualifiedPgTableName),
+            Arc::new(StripCallableQualifier),
+            Arc::new(FixArrayLiteral),
+            Arc::new(CurrentUserVariableToSessionUserFunctionCall),
+            Arc::new(StripCollate),
+            Arc::new(RewritePgCatalogOperator),
+            Arc::new(RewriteRegCastToSubquery::new()),
+            Arc::new(FixVersionColumnName),
+        ];
+        SqlParser {
+            catalog: PostgresCompatibilityParser::new(),
+            frame_rules,
+        }
+    }
+
+    /// Parses `sql` (one or more statements) and rewrites each.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
+        let rewritten = self.catalog.parse(sql)?;
+        let mut statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+            // Only a statement that reads a frame needs the plain parse; the
+            // crate's swaps of known client queries never touch one.
+            Ok(plain) if plain.len() == rewritten.len() => rewritten
+                .into_iter()
+                .zip(plain)
+                .map(|(rewritten, plain)| {
+                    if reads_frames(&plain) {
+                        self.frame_rules
+                            .iter()
+                            .fold(plain, |statement, rule| rule.rewrite(statement))
+                    } else {
+                        vectors_as_arrays(null_correlated_subqueries_in_select_lists(rewritten))
+                    }
+                })
+                .collect(),
+            _ => rewritten,
+        };
+        for statement in statements.iter_mut() {
+            rewrite_field_access(statement);
+            rewrite_like_escape(statement);
+        }
+        Ok(statements)
+    }
+}
+
+/// Whether `statement` names any relation outside the system catalogs: a
+/// frame, or a CTE (which may read one).
+fn reads_frames(statement: &Statement) -> bool {
+    struct Relations(bool);
+    impl Visitor for Relations {
+        type Break = ();
+
+        fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
+            if !is_system_relation(relation) {
+                self.0 = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut relations = Relations(false);
+    let _ = statement.visit(&mut relations);
+    relations.0
+}
+
+fn is_system_relation(name: &ObjectName) -> bool {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|part| part.as_ident().map(|i| i.value.to_ascii_lowercase()))
+        .collect();
+    match parts.as_slice() {
+        [table] => PG_CATALOG_TABLES.contains(&table.as_str()),
+        [.., schema, _] => SYSTEM_SCHEMAS.contains(&schema.as_str()),
+        [] => false,
+    }
+}
+
+/// Client catalog queries (SQLAlchemy's column reflection) put correlated
+/// scalar subqueries inside CASE expressions of the select list, which
+/// DataFusion cannot plan without aggregation. They read catalogs Apiary
+/// leaves empty for frames (defaults, identity sequences, collations), so
+/// NULL is their answer; the crate's own rule does the same for subqueries
+/// that are a whole select item.
+fn null_correlated_subqueries_in_select_lists(mut statement: Statement) -> Statement {
+    struct SelectLists;
+    impl VisitorMut for SelectLists {
+        type Break = ();
+
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if let SetExpr::Select(select) = query.body.as_mut() {
+                null_in_select(select);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(&mut statement, &mut SelectLists);
+    statement
+}
+
+fn null_in_select(select: &mut Select) {
+    struct Subqueries;
+    impl VisitorMut for Subqueries {
+        type Break = ();
+
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Subquery(query) = expr {
+                if is_correlated(query) {
+                    *expr = Expr::value(Value::Null);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    for item in select.projection.iter_mut() {
+        if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+            let _ = VisitMut::visit(expr, &mut Subqueries);
+        }
+    }
+}
+
+/// Whether a subquery refers to a relation it does not read itself. Only
+/// qualified column names are judged; catalog clients qualify them all.
+fn is_correlated(query: &Query) -> bool {
+    struct Names {
+        relations: HashSet<String>,
+        qualifiers: Vec<String>,
+    }
+    impl Visitor for Names {
+        type Break = ();
+
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, alias, .. } = factor {
+                if let Some(alias) = alias {
+                    self.relations.insert(alias.name.value.to_ascii_lowercase());
+                }
+                let parts: Vec<String> = name
+                    .0
+                    .iter()
+                    .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+                    .collect();
+                // `pg_catalog.pg_type.oid` and `pg_type.oid` both name it.
+                for start in 0..parts.len() {
+                    self.relations.insert(parts[start..].join("."));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(idents) = expr {
+                if let Some((_, qualifier)) = idents.split_last() {
+                    let qualifier: Vec<String> = qualifier
+                        .iter()
+                        .map(|i| i.value.to_ascii_lowercase())
+                        .collect();
+                    self.qualifiers.push(qualifier.join("."));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names {
+        relations: HashSet::new(),
+        qualifiers: Vec::new(),
+    };
+    let _ = query.visit(&mut names);
+    names
+        .qualifiers
+        .iter()
+        .any(|q| !names.relations.contains(q))
+}
+
+/// Columns the crate keeps as space-separated text where Postgres has an
+/// `int2vector` or `oidvector`, with the array type they stand for.
+const VECTOR_COLUMNS: [(&str, &str); 5] = [
+    ("indkey", "SMALLINT[]"),
+    ("indoption", "SMALLINT[]"),
+    ("indclass", "INT[]"),
+    ("indcollation", "INT[]"),
+    ("proargtypes", "INT[]"),
+];
+
+/// SQLAlchemy's constraint and index reflection unnests `pg_index.indkey`
+/// and numbers it with `generate_subscripts(indkey, 1)`. Inside `unnest`
+/// and `generate_subscripts` a vector column becomes the array it encodes,
+/// and `generate_subscripts(a, d)` becomes `unnest(generate_series(1,
+/// array_length(a, d)))`, which DataFusion zips with the other unnests of
+/// the select list as Postgres does.
+fn vectors_as_arrays(mut statement: Statement) -> Statement {
+    struct Vectors;
+    impl VisitorMut for Vectors {
+        type Break = ();
+
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Function(function) = expr else {
+                return ControlFlow::Continue(());
+            };
+            let name = function.name.to_string().to_ascii_lowercase();
+            let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+            if !matches!(name, "unnest" | "generate_subscripts") {
+                return ControlFlow::Continue(());
+            }
+            let FunctionArguments::List(list) = &mut function.args else {
+                return ControlFlow::Continue(());
+            };
+            let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) = list.args.first_mut()
+            else {
+                return ControlFlow::Continue(());
+            };
+            if let Some(array_type) = vector_array_type(first) {
+                *first = parse_expr(&format!(
+                    "CAST(string_to_array({first}, ' ') AS {array_type})"
+                ));
+            }
+            if name == "generate_subscripts" {
+                // The dimension stays: it may be a parameter the client binds.
+                let dimension = list
+                    .args
+                    .get(1)
+                    .map_or_else(|| "1".to_string(), |arg| arg.to_string());
+                let first = &list.args[0];
+                *expr = parse_expr(&format!(
+                    "unnest(generate_series(1, array_length({first}, {dimension})))"
+                ));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(&mut statement, &mut Vectors);
+    statement
+}
+
+fn vector_array_type(expr: &Expr) -> Option<&'static str> {
+    let column = match expr {
+        Expr::Identifier(ident) => ident,
+        Expr::CompoundIdentifier(idents) => idents.last()?,
+        _ => return None,
+    };
+    let column = column.value.to_ascii_lowercase();
+    VECTOR_COLUMNS
+        .iter()
+        .find(|(name, _)| *name == column)
+        .map(|(_, array_type)| *array_type)
+}
+
+/// An expression built from SQL text made of already-parsed parts.
+fn parse_expr(sql: &str) -> Expr {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut parser| parser.parse_expr())
+        .unwrap_or_else(|_| Expr::value(Value::Null))
+}
+
+/// DataFusion's LIKE only knows the backslash escape; SQLAlchemy's
+/// `startswith(…, autoescape=True)` writes `LIKE … ESCAPE '/'`. Postgres's
+/// `like_escape(pattern, escape)` converts such a pattern to the backslash
+/// form, so `x LIKE p ESCAPE 'c'` becomes `x LIKE like_escape(p, 'c')`.
+fn rewrite_like_escape(statement: &mut Statement) {
+    struct Escapes;
+    impl VisitorMut for Escapes {
+        type Break = ();
+
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Like {
+                pattern,
+                escape_char,
+                ..
+            }
+            | Expr::ILike {
+                pattern,
+                escape_char,
+                ..
+            } = expr
+            {
+                if let Some(escape) = escape_char.take() {
+                    if escape.value == Value::SingleQuotedString("\\".into()) {
+                        *escape_char = Some(escape);
+                    } else {
+                        **pattern = parse_expr(&format!("like_escape({pattern}, {escape})"));
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(statement, &mut Escapes);
+}
+
+/// Postgres reads a field of a composite value as `(expr).field`;
+/// DataFusion plans the same access written `expr['field']`. This turns the
+/// first form into the second in a parsed statement (pgJDBC's
+/// `getPrimaryKeys` uses it). Only parenthesised roots are touched, so
+/// qualified column names are left alone.
+pub fn rewrite_field_access(statement: &mut Statement) {
+    struct FieldAccess;
+    impl VisitorMut for FieldAccess {
+        type Break = ();
+
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::CompoundFieldAccess { root, access_chain } = expr {
+                if matches!(**root, Expr::Nested(_)) {
+                    for access in access_chain.iter_mut() {
+                        if let AccessExpr::Dot(Expr::Identifier(field)) = access {
+                            *access = AccessExpr::Subscript(Subscript::Index {
+                                index: Expr::value(Value::SingleQuotedString(field.value.clone())),
+                            });
+                        }
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(statement, &mut FieldAccess);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_one(sql: &str) -> String {
+        let mut statements = SqlParser::new().parse(sql).unwrap();
+        assert_eq!(statements.len(), 1);
+        statements.remove(0).to_string()
+    }
+
+    #[test]
+    fn correlated_subqueries_over_frames_keep_their_meaning() {
+        let sql = "SELECT c.city, (SELECT max(visits) FROM cities c2 WHERE c2.city = c.city) AS m FROM cities c";
+        assert!(parse_one(sql).contains("SELECT max(visits)"));
+    }
+
+    #[test]
+    fn catalog_queries_lose_correlated_subqueries_nested_in_the_select_list() {
+        let sql = "SELECT a.attname, CASE WHEN a.atthasdef THEN (SELECT d.adbin FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid) ELSE NULL END AS def, \
+                   (SELECT count(*) FROM pg_catalog.pg_type t WHERE t.oid = 1) + 1 AS n \
+                   FROM pg_catalog.pg_attribute a";
+        let parsed = parse_one(sql);
+        assert!(!parsed.contains("pg_attrdef"), "{parsed}");
+        assert!(parsed.contains("THEN NULL"), "{parsed}");
+        // Uncorrelated subqueries stay.
+        assert!(parsed.contains("pg_type"), "{parsed}");
+    }
+
+    #[test]
+    fn vector_columns_unnest_as_arrays_with_their_subscripts() {
+        let parsed = parse_one(
+            "SELECT unnest(i.indkey) AS k, generate_subscripts(i.indkey, 1) AS o FROM pg_catalog.pg_index i",
+        );
+        assert!(
+            parsed.contains("unnest(CAST(string_to_array(i.indkey, ' ') AS SMALLINT[])) AS k"),
+            "{parsed}"
+        );
+        assert!(
+            parsed.contains("unnest(generate_series(1, array_length(CAST(string_to_array(i.indkey, ' ') AS SMALLINT[]), 1))) AS o"),
+            "{parsed}"
+        );
+    }
+
+    #[test]
+    fn like_with_another_escape_goes_through_like_escape() {
+        let parsed = parse_one("SELECT 1 FROM t WHERE a NOT LIKE $1 || '%' ESCAPE '/'");
+        assert!(
+            parsed.contains("a NOT LIKE like_escape($1 || '%', '/')"),
+            "{parsed}"
+        );
+        let parsed = parse_one(r"SELECT 1 FROM t WHERE a LIKE 'x\_%' ESCAPE '\'");
+        assert!(parsed.contains("ESCAPE"), "{parsed}");
+    }
+
+    #[test]
+    fn system_relations_are_told_from_frames() {
+        let relation = |sql: &str| {
+            let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+                .unwrap()
+                .remove(0);
+            reads_frames(&statement)
+        };
+        assert!(!relation("SELECT 1"));
+        assert!(!relation("SELECT * FROM pg_class"));
+        assert!(!relation(
+            "SELECT * FROM pg_catalog.pg_class JOIN information_schema.columns ON true"
+        ));
+        assert!(relation("SELECT * FROM pg_compat_test"));
+        assert!(relation("SELECT * FROM h.b.pg_class"));
+        assert!(relation("WITH x AS (SELECT 1) SELECT * FROM x"));
+        assert!(relation("INSERT INTO t VALUES (1)"));
+    }
+}
