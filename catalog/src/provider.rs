@@ -14,8 +14,21 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use crate::Catalog;
 
 /// Schemas every hive shows besides its boxes, e.g. the gateway's
-/// `pg_catalog` (name, provider).
-pub type SystemSchemas = Arc<Vec<(String, Arc<dyn SchemaProvider>)>>;
+/// `pg_catalog` and `information_schema`: (name, what makes it).
+pub type SystemSchemas = Arc<Vec<(String, Arc<dyn SystemSchema>)>>;
+
+/// Makes a system schema as seen from one hive (a Postgres database), so a
+/// schema like `information_schema` can list just that hive's frames.
+pub trait SystemSchema: std::fmt::Debug + Send + Sync {
+    fn for_hive(&self, hive: &str) -> Arc<dyn SchemaProvider>;
+}
+
+/// A schema that is the same from every hive.
+impl SystemSchema for Arc<dyn SchemaProvider> {
+    fn for_hive(&self, _hive: &str) -> Arc<dyn SchemaProvider> {
+        self.clone()
+    }
+}
 
 /// All hives of a root, as DataFusion catalogs.
 #[derive(Debug)]
@@ -80,7 +93,7 @@ impl CatalogProvider for Hive {
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         if let Some((_, schema)) = self.system.iter().find(|(n, _)| n == name) {
-            return Some(schema.clone());
+            return Some(schema.for_hive(&self.hive));
         }
         let snap = self.catalog.snapshot();
         snap.boxdef(&self.hive, name).ok().map(|_| {

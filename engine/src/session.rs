@@ -155,7 +155,9 @@ impl Session {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(DEFAULT_HIVE, DEFAULT_BOX)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(true)
+            // A Postgres-shaped `information_schema` from the gateway
+            // replaces DataFusion's own.
+            .with_information_schema(!system.iter().any(|(name, _)| name == "information_schema"))
             .with_target_partitions(target_partitions.max(1));
         let mut state = SessionStateBuilder::new()
             .with_config(config)

@@ -8,7 +8,7 @@
 //! `COPY FROM STDIN` ([`copy`]), or engine statements, whose Arrow results
 //! are encoded by `arrow-pg`. [`compat`] rewrites client SQL so DataFusion
 //! can plan it; [`pg`] adds `pg_catalog` and the functions clients call on
-//! connect; [`sqlstate`] maps engine errors to SQLSTATEs.
+//! connect, [`information_schema`] the Postgres-shaped views of each hive; [`sqlstate`] maps engine errors to SQLSTATEs.
 //! The handlers hold no business logic: writes and DDL happen in the engine.
 
 pub mod auth;
@@ -16,6 +16,7 @@ pub mod builtin;
 pub mod compat;
 pub mod copy;
 pub mod handler;
+pub mod information_schema;
 pub mod pg;
 pub mod server;
 pub mod sqlstate;

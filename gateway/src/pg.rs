@@ -12,13 +12,15 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::builtin::Settings;
+use crate::information_schema::InformationSchemas;
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
 use apiary_engine::catalog::Catalog;
 use arrow::array::{AsArray, Int16Array, Int32Array, StringArray, StructArray};
-use arrow::datatypes::{Field, Fields};
+use arrow::datatypes::{Field, Fields, Int64Type};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::common::Column;
 use datafusion::datasource::{provider_as_source, ViewTable};
 use datafusion::error::DataFusionError;
@@ -52,12 +54,14 @@ pub fn version_banner() -> String {
 /// The node-wide Postgres catalog, built once at start.
 pub struct PgCatalog {
     schema: Arc<dyn SchemaProvider>,
+    information_schema: Arc<InformationSchemas>,
     static_tables: Arc<PgCatalogStaticTables>,
 }
 
 impl PgCatalog {
     pub fn new(catalog: Arc<Catalog>) -> DfResult<Self> {
         let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
+        let information_schema = Arc::new(InformationSchemas::new(catalog.clone()));
         let hives: Arc<dyn CatalogProviderList> = Arc::new(HiveList::new(catalog));
         let schema = Arc::new(PgCatalogSchema {
             inner: Arc::new(PgCatalogSchemaProvider::try_new(
@@ -68,13 +72,20 @@ impl PgCatalog {
         });
         Ok(PgCatalog {
             schema,
+            information_schema,
             static_tables,
         })
     }
 
-    /// `pg_catalog` as a schema of every hive.
+    /// `pg_catalog` and `information_schema` as schemas of every hive.
     pub fn system_schemas(&self) -> SystemSchemas {
-        Arc::new(vec![("pg_catalog".to_string(), self.schema.clone())])
+        Arc::new(vec![
+            ("pg_catalog".to_string(), Arc::new(self.schema.clone())),
+            (
+                "information_schema".to_string(),
+                self.information_schema.clone(),
+            ),
+        ])
     }
 
     /// Registers the Postgres functions in a connection's context;
@@ -88,8 +99,8 @@ impl PgCatalog {
             ctx.register_udf(ScalarUDF::from(function(settings.clone())));
         }
         ctx.register_udf(pgc::create_current_database_udf(database));
-        ctx.register_udf(pgc::create_current_schema_udf());
-        ctx.register_udf(pgc::create_current_schemas_udf());
+        ctx.register_udf(ScalarUDF::from(CurrentSchema::new("current_schema")));
+        ctx.register_udf(ScalarUDF::from(CurrentSchema::new("current_schemas")));
         ctx.register_udf(pgc::create_pg_get_userbyid_udf());
         for name in [
             "has_table_privilege",
@@ -110,7 +121,7 @@ impl PgCatalog {
         ctx.register_udf(pgc::create_pg_get_partkeydef_udf());
         ctx.register_udf(pgc::create_pg_relation_is_publishable_udf());
         ctx.register_udf(pgc::create_pg_get_statisticsobjdef_columns_udf());
-        ctx.register_udf(pgc::create_pg_encoding_to_char_udf());
+        ctx.register_udf(encoding_to_char());
         ctx.register_udf(pgc::create_pg_backend_pid_udf());
         ctx.register_udf(pgc::create_pg_relation_size_udf());
         ctx.register_udf(pgc::create_pg_total_relation_size_udf());
@@ -428,6 +439,92 @@ impl ScalarUDFImpl for SettingFunction {
         }
         Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
     }
+}
+
+/// `current_schema()` is the connection's current box (Postgres's first
+/// schema on the search path); `current_schemas(implicit)` lists it, after
+/// `pg_catalog` when `implicit` is true.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CurrentSchema {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl CurrentSchema {
+    fn new(name: &'static str) -> Self {
+        let arguments = if name == "current_schemas" {
+            vec![DataType::Boolean]
+        } else {
+            vec![]
+        };
+        CurrentSchema {
+            name,
+            signature: Signature::exact(arguments, Volatility::Stable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for CurrentSchema {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(if self.name == "current_schemas" {
+            DataType::new_list(DataType::Utf8, true)
+        } else {
+            DataType::Utf8
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let current = args.config_options.catalog.default_schema.clone();
+        if self.name == "current_schema" {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(current))));
+        }
+        let implicit = matches!(
+            args.args.first(),
+            Some(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+        );
+        let mut schemas = Vec::new();
+        if implicit {
+            schemas.push("pg_catalog".to_string());
+        }
+        schemas.push(current);
+        let list = SingleRowListArrayBuilder::new(Arc::new(StringArray::from(schemas)));
+        Ok(ColumnarValue::Scalar(list.build_list_scalar()))
+    }
+}
+
+/// `pg_encoding_to_char(encoding)`: Postgres's name for an encoding number.
+/// Apiary's databases are all UTF8 (6).
+fn encoding_to_char() -> ScalarUDF {
+    create_udf(
+        "pg_encoding_to_char",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let numbers = arrays[0].as_primitive::<Int64Type>();
+            let names: StringArray = numbers
+                .iter()
+                .map(|number| {
+                    number.map(|n| match n {
+                        0 => "SQL_ASCII",
+                        6 => "UTF8",
+                        8 => "LATIN1",
+                        _ => "",
+                    })
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(names)))
+        }),
+    )
 }
 
 /// `json_build_object(key, value, …)`: a JSON object as text, one per row.

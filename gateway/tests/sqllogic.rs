@@ -51,7 +51,11 @@ impl AsyncDB for Pg {
                     columns = Some(row.len());
                     rows.push(
                         (0..row.len())
-                            .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                            .map(|i| match row.get(i) {
+                                None => "NULL".to_string(),
+                                Some("") => "(empty)".to_string(),
+                                Some(value) => value.to_string(),
+                            })
                             .collect(),
                     );
                 }
