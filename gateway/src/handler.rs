@@ -14,6 +14,8 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use apiary_engine::catalog::{WriteMode, WriteOptions, DEFAULT_BOX, DEFAULT_HIVE};
 use apiary_engine::{Node, Outcome, Prepared, QueryResult, Session};
 use async_trait::async_trait;
@@ -39,14 +41,15 @@ use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::types::format::FormatOptions;
 
 use crate::auth::METADATA_HIVE;
 use crate::builtin::{self, Settings};
+use crate::cancel::{CancelSignal, Cancels};
 use crate::compat::SqlParser;
 use crate::copy::{self, CopyIn};
 use crate::pg::PgCatalog;
 use crate::sqlstate::{error, from_datafusion, from_engine};
+use crate::text_format::TextTimestamps;
 
 /// A statement as kept between Parse and Execute.
 #[derive(Debug, Clone)]
@@ -68,6 +71,7 @@ pub enum Stmt {
 struct Connection {
     session: Session,
     settings: Settings,
+    cancel: CancelSignal,
     /// Bytes of a `COPY FROM STDIN` in progress.
     copy: Mutex<Option<(CopyIn, Vec<u8>)>>,
 }
@@ -84,19 +88,28 @@ impl Connection {
 
 /// Query handling shared by all connections of a node.
 pub struct QueryService {
-    node: Arc<Node>,
-    pg: Arc<PgCatalog>,
     parser: Arc<StatementParser>,
 }
 
 impl QueryService {
     pub fn new(node: Arc<Node>, pg: Arc<PgCatalog>) -> Self {
         let parser = Arc::new(StatementParser {
-            node: node.clone(),
-            pg: pg.clone(),
+            node,
+            pg,
+            cancels: Arc::default(),
             sql: SqlParser::new(),
         });
-        QueryService { node, pg, parser }
+        QueryService { parser }
+    }
+
+    /// The cancel signals of this node's connections, for the CancelRequest
+    /// handler.
+    pub fn cancels(&self) -> Arc<Cancels> {
+        self.parser.cancels.clone()
+    }
+
+    fn connection<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<Arc<Connection>> {
+        self.parser.connection(client)
     }
 }
 
@@ -104,6 +117,7 @@ impl QueryService {
 fn connection<C: ClientInfo + ?Sized>(
     node: &Node,
     pg: &PgCatalog,
+    cancels: &Arc<Cancels>,
     client: &C,
 ) -> PgWireResult<Arc<Connection>> {
     if let Some(conn) = client.session_extensions().get::<Connection>() {
@@ -118,11 +132,14 @@ fn connection<C: ClientInfo + ?Sized>(
     let settings = Settings::from_startup(client.metadata());
     pg.install_functions(session.context(), &hive, &settings);
     session.use_box(&hive, DEFAULT_BOX).map_err(from_engine)?;
+    let (pid, secret) = client.pid_and_secret_key();
+    let cancel = cancels.register(pid, secret.to_bytes());
     Ok(client
         .session_extensions()
         .get_or_insert_with(|| Connection {
             session,
             settings,
+            cancel,
             copy: Mutex::new(None),
         }))
 }
@@ -144,45 +161,51 @@ async fn with_timeout<T>(
 }
 
 /// Streams `stream` as a query response. The first batch is computed before
-/// this returns, so a cancel request or timeout interrupts the expensive part
-/// of most queries (aggregations, sorts, joins).
+/// this returns, under pgwire's cancel handling and the caller's timeout; the
+/// rest streams under the connection's own cancel signal and `deadline`.
 async fn rows_response(
     mut stream: SendableRecordBatchStream,
     format: &Format,
-    options: Arc<FormatOptions>,
+    conn: &Connection,
+    deadline: Option<Instant>,
 ) -> PgWireResult<Response> {
+    let schema = stream.schema();
     let fields = Arc::new(arrow_schema_to_pg_fields(
-        &stream.schema(),
+        &schema,
         format,
-        Some(options),
+        Some(conn.settings.format_options()),
     )?);
+    let timestamps = TextTimestamps::new(&schema, &fields, &conn.settings);
     let first = stream.next().await;
     let batches = stream::iter(first).chain(stream);
     let encoded = fields.clone();
     let rows = batches
         .map(move |batch| match batch {
-            Ok(batch) => stream::iter(encode_recordbatch(encoded.clone(), batch)).left_stream(),
+            Ok(batch) => stream::iter(encode_recordbatch(encoded.clone(), timestamps.apply(batch)))
+                .left_stream(),
             Err(e) => stream::iter(vec![Err(from_datafusion(e))]).right_stream(),
         })
         .flatten();
+    let rows = conn.cancel.stop_on_cancel(rows, deadline);
     Ok(Response::Query(QueryResponse::new(fields, rows)))
 }
 
 fn result_response(
     result: QueryResult,
     format: &Format,
-    options: Arc<FormatOptions>,
+    settings: &Settings,
 ) -> PgWireResult<Response> {
     let fields = Arc::new(arrow_schema_to_pg_fields(
         &result.schema,
         format,
-        Some(options),
+        Some(settings.format_options()),
     )?);
+    let timestamps = TextTimestamps::new(&result.schema, &fields, settings);
     let encoded = fields.clone();
     let rows: Vec<_> = result
         .batches
         .into_iter()
-        .flat_map(move |batch| encode_recordbatch(encoded.clone(), batch))
+        .flat_map(move |batch| encode_recordbatch(encoded.clone(), timestamps.apply(batch)))
         .collect();
     Ok(Response::Query(QueryResponse::new(
         fields,
@@ -190,13 +213,34 @@ fn result_response(
     )))
 }
 
+/// Sends every row of an Execute that asked for all of them, as they come,
+/// and answers the command tag. pgwire would first gather the whole result
+/// in memory; sent from here, a large result streams in bounded memory and
+/// pgwire's cancel handling (which ends this future) stops it at any row.
+async fn send_rows<C>(client: &mut C, mut rows: QueryResponse) -> PgWireResult<Response>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let mut count = 0;
+    let command = rows.command_tag().to_string();
+    let data_rows = rows.data_rows();
+    while let Some(row) = data_rows.next().await {
+        client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+        count += 1;
+    }
+    Ok(Response::Execution(Tag::new(&command).with_rows(count)))
+}
+
 async fn outcome_response(
     outcome: Outcome,
     format: &Format,
-    options: Arc<FormatOptions>,
+    conn: &Connection,
+    deadline: Option<Instant>,
 ) -> PgWireResult<Response> {
     match outcome {
-        Outcome::Rows(stream) => rows_response(stream, format, options).await,
+        Outcome::Rows(stream) => rows_response(stream, format, conn, deadline).await,
         Outcome::Done { command, rows } => {
             let mut tag = Tag::new(&command);
             if command == "INSERT" {
@@ -244,18 +288,17 @@ impl QueryService {
         if let Some(copy) = CopyIn::from_statement(&statement)? {
             return start_copy(conn, copy).await;
         }
+        let deadline = conn
+            .settings
+            .statement_timeout()
+            .map(|limit| Instant::now() + limit);
         let prepared = conn
             .session
             .prepare(DfStatement::Statement(Box::new(statement)))
             .await
             .map_err(from_engine)?;
         let outcome = conn.session.execute(prepared).await.map_err(from_engine)?;
-        outcome_response(
-            outcome,
-            &Format::UnifiedText,
-            conn.settings.format_options(),
-        )
-        .await
+        outcome_response(outcome, &Format::UnifiedText, conn, deadline).await
     }
 }
 
@@ -268,14 +311,13 @@ impl SimpleQueryHandler for QueryService {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let conn = connection(&self.node, &self.pg, client)?;
+        let conn = self.connection(client)?;
         let timeout = conn.settings.statement_timeout();
-        let options = conn.settings.format_options();
         if let Some(result) = conn.session.command(query).await.map_err(from_engine)? {
             return Ok(vec![result_response(
                 result,
                 &Format::UnifiedText,
-                options,
+                &conn.settings,
             )?]);
         }
         let statements = self.parser.parse(query)?;
@@ -298,14 +340,21 @@ impl SimpleQueryHandler for QueryService {
     }
 }
 
-/// Parses SQL into [`Stmt`]s for the extended protocol.
+/// Parses SQL into [`Stmt`]s for the extended protocol, and holds what
+/// every connection of the node shares: pgwire hands the parser, not the
+/// handler, to `parse_sql`, so connections are opened from here.
 pub struct StatementParser {
     node: Arc<Node>,
     pg: Arc<PgCatalog>,
+    cancels: Arc<Cancels>,
     sql: SqlParser,
 }
 
 impl StatementParser {
+    fn connection<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<Arc<Connection>> {
+        connection(&self.node, &self.pg, &self.cancels, client)
+    }
+
     fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
         self.sql
             .parse(sql)
@@ -349,7 +398,7 @@ impl QueryParser for StatementParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let conn = connection(&self.node, &self.pg, client)?;
+        let conn = self.connection(client)?;
         if let Some(result) = conn.session.command(sql).await.map_err(from_engine)? {
             return Ok(Some(Stmt::Command {
                 text: sql.to_string(),
@@ -468,7 +517,7 @@ impl ExtendedQueryHandler for QueryService {
         &self,
         client: &mut C,
         portal: &Portal<Stmt>,
-        _max_rows: usize,
+        max_rows: usize,
     ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -476,15 +525,15 @@ impl ExtendedQueryHandler for QueryService {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let conn = connection(&self.node, &self.pg, client)?;
+        let conn = self.connection(client)?;
         let format = &portal.result_column_format;
-        let options = conn.settings.format_options();
         let timeout = conn.settings.statement_timeout();
+        let deadline = timeout.map(|limit| Instant::now() + limit);
         match &portal.statement.statement {
             Stmt::Command { text, .. } => {
                 let result = conn.session.command(text).await.map_err(from_engine)?;
                 let result = result.ok_or_else(|| error("XX000", "command vanished"))?;
-                result_response(result, format, options)
+                result_response(result, format, &conn.settings)
             }
             Stmt::Builtin(statement) => {
                 builtin::run(client, &conn.session, &conn.settings, statement)
@@ -507,7 +556,10 @@ impl ExtendedQueryHandler for QueryService {
                 };
                 with_timeout(timeout, async {
                     let outcome = conn.session.execute(prepared).await.map_err(from_engine)?;
-                    outcome_response(outcome, format, options).await
+                    match outcome_response(outcome, format, &conn, deadline).await? {
+                        Response::Query(rows) if max_rows == 0 => send_rows(client, rows).await,
+                        other => Ok(other),
+                    }
                 })
                 .await
             }
@@ -523,7 +575,7 @@ impl CopyHandler for QueryService {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let conn = connection(&self.node, &self.pg, client)?;
+        let conn = self.connection(client)?;
         let mut pending = conn.pending_copy();
         match pending.as_mut() {
             Some((_, buffer)) => {
@@ -540,7 +592,7 @@ impl CopyHandler for QueryService {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let conn = connection(&self.node, &self.pg, client)?;
+        let conn = self.connection(client)?;
         let taken = conn.pending_copy().take();
         let (copy, data) = taken.ok_or_else(|| error("08P01", "COPY done without COPY"))?;
         let (name, def) = conn.session.frame(&copy.table).await.map_err(from_engine)?;
@@ -569,7 +621,7 @@ impl CopyHandler for QueryService {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let Ok(conn) = connection(&self.node, &self.pg, client) {
+        if let Ok(conn) = self.connection(client) {
             conn.pending_copy().take();
         }
         error(

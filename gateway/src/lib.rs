@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod builtin;
+pub mod cancel;
 pub mod compat;
 pub mod copy;
 pub mod handler;
@@ -20,6 +21,7 @@ pub mod information_schema;
 pub mod pg;
 pub mod server;
 pub mod sqlstate;
+pub mod text_format;
 
 pub use auth::Users;
 pub use server::{serve, ServeConfig};

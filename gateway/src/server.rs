@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::auth::{server_parameters, AuthConfig, Startup, Users};
+use crate::cancel::CancelQueries;
 use crate::handler::QueryService;
 use crate::pg::PgCatalog;
 
@@ -59,7 +60,10 @@ impl PgWireServerHandlers for Gateway {
     }
 
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
-        Arc::new(DefaultCancelHandler::new(self.auth.connections.clone()))
+        Arc::new(CancelQueries {
+            pgwire: DefaultCancelHandler::new(self.auth.connections.clone()),
+            cancels: self.queries.cancels(),
+        })
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {

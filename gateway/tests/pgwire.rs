@@ -280,6 +280,62 @@ async fn cancel_stops_a_running_query() {
 }
 
 #[tokio::test]
+async fn cancel_and_timeout_stop_a_result_that_is_already_streaming() {
+    use futures::StreamExt;
+
+    let server = Server::start();
+    let client = server.connect().await;
+    // Rows arrive at once and keep coming: the query is past its first batch.
+    let long = "SELECT a.value FROM generate_series(1, 2000000000) a";
+    let rows = client
+        .query_raw(long, std::iter::empty::<i32>())
+        .await
+        .unwrap();
+    let mut rows = Box::pin(rows);
+    for _ in 0..10 {
+        rows.next().await.unwrap().unwrap();
+    }
+    client
+        .cancel_token()
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(row) = rows.next().await {
+            if let Err(e) = row {
+                return e;
+            }
+        }
+        panic!("the stream ended without an error");
+    })
+    .await
+    .expect("the cancel stops the stream promptly");
+    assert_eq!(sqlstate(&stopped), "57014", "{stopped}");
+
+    client
+        .batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(20), client.simple_query(long))
+        .await
+        .expect("the timeout stops the stream")
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "57014", "{err}");
+    let message = err.as_db_error().map(|e| e.message().to_string());
+    assert!(
+        message.as_deref().is_some_and(|m| m.contains("statement timeout")),
+        "{message:?}"
+    );
+    // The connection keeps serving.
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .unwrap();
+    let one = client.query_one("SELECT 1::BIGINT", &[]).await.unwrap();
+    assert_eq!(one.get::<_, i64>(0), 1);
+}
+
+#[tokio::test]
 async fn statement_timeout_cancels_with_57014() {
     let server = Server::start();
     let client = server.connect().await;
