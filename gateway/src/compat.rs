@@ -11,7 +11,8 @@
 //! catalog-only shims (see docs/decisions.md).
 //!
 //! Apiary's own rewrites: `(expr).field` becomes `expr['field']`, `LIKE …
-//! ESCAPE 'c'` goes through `like_escape`, and in catalog statements the
+//! ESCAPE 'c'` goes through `like_escape`, result columns get Postgres's
+//! names (`count`, not `count(*)`), and in catalog statements the
 //! crate's text-encoded `int2vector`/`oidvector` columns (`pg_index.indkey`)
 //! become arrays where a client unnests them.
 
@@ -20,9 +21,9 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, Query, Select,
-    SelectItem, SetExpr, Statement, Subscript, TableFactor, Value, Visit, VisitMut, Visitor,
-    VisitorMut,
+    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, Query,
+    Select, SelectItem, SetExpr, Statement, Subscript, TableFactor, Value, Visit, VisitMut,
+    Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -99,6 +100,7 @@ impl SqlParser {
         for statement in statements.iter_mut() {
             rewrite_field_access(statement);
             rewrite_like_escape(statement);
+            name_columns_as_postgres(statement);
         }
         Ok(statements)
     }
@@ -348,6 +350,79 @@ fn rewrite_like_escape(statement: &mut Statement) {
     let _ = VisitMut::visit(statement, &mut Escapes);
 }
 
+/// Result columns named as Postgres names them: `SELECT count(*)` returns a
+/// column `count`, `SELECT 1` one named `?column?`, where DataFusion would
+/// say `count(*)` and `Int64(1)`. BI tools and pandas show these names. An
+/// unaliased select item gets Postgres's name as its alias, unless another
+/// item of the same select list already has that name (DataFusion needs
+/// the names of a select list to differ).
+fn name_columns_as_postgres(statement: &mut Statement) {
+    struct Names;
+    impl VisitorMut for Names {
+        type Break = ();
+
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if let SetExpr::Select(select) = query.body.as_mut() {
+                name_select_items(select);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(statement, &mut Names);
+}
+
+fn name_select_items(select: &mut Select) {
+    let names: Vec<Option<String>> = select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(expr) => postgres_column_name(expr),
+            _ => None,
+        })
+        .collect();
+    let taken = |name: &str, at: usize| {
+        names
+            .iter()
+            .enumerate()
+            .any(|(i, other)| i != at && other.as_deref() == Some(name))
+    };
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let SelectItem::UnnamedExpr(expr) = item else {
+            continue;
+        };
+        if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+            continue;
+        }
+        if let Some(name) = &names[i] {
+            if !taken(name, i) {
+                *item = SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias: Ident::with_quote('"', name.clone()),
+                };
+            }
+        }
+    }
+}
+
+/// What Postgres calls a select item without an alias (its `FigureColname`).
+fn postgres_column_name(expr: &Expr) -> Option<String> {
+    let last = |idents: &[Ident]| idents.last().map(|i| i.value.clone());
+    match expr {
+        Expr::Identifier(ident) => Some(ident.value.clone()),
+        Expr::CompoundIdentifier(idents) => last(idents),
+        Expr::Function(function) => function
+            .name
+            .0
+            .last()
+            .and_then(|part| part.as_ident())
+            .map(|ident| ident.value.to_ascii_lowercase()),
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => postgres_column_name(expr),
+        Expr::Case { .. } => Some("case".into()),
+        _ => Some("?column?".into()),
+    }
+}
+
 /// Postgres reads a field of a composite value as `(expr).field`;
 /// DataFusion plans the same access written `expr['field']`. This turns the
 /// first form into the second in a parsed statement (pgJDBC's
@@ -428,6 +503,23 @@ mod tests {
         );
         let parsed = parse_one(r"SELECT 1 FROM t WHERE a LIKE 'x\_%' ESCAPE '\'");
         assert!(parsed.contains("ESCAPE"), "{parsed}");
+    }
+
+    #[test]
+    fn result_columns_get_postgres_names_unless_taken() {
+        let parsed =
+            parse_one("SELECT count(*), sum(x)::BIGINT, 1, a.b, (c), max(y) AS m FROM t a");
+        assert!(parsed.contains(r#"count(*) AS "count""#), "{parsed}");
+        assert!(parsed.contains(r#"sum(x)::BIGINT AS "sum""#), "{parsed}");
+        assert!(parsed.contains(r#"1 AS "?column?""#), "{parsed}");
+        assert!(
+            parsed.contains("a.b,") && parsed.contains(r#"(c) AS "c""#),
+            "{parsed}"
+        );
+        assert!(parsed.contains("max(y) AS m"), "{parsed}");
+        // Two items would share a name: both keep DataFusion's.
+        let parsed = parse_one("SELECT 1, 2, count(*), count(x) FROM t");
+        assert!(!parsed.contains(" AS "), "{parsed}");
     }
 
     #[test]

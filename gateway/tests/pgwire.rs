@@ -323,7 +323,9 @@ async fn cancel_and_timeout_stop_a_result_that_is_already_streaming() {
     assert_eq!(sqlstate(&err), "57014", "{err}");
     let message = err.as_db_error().map(|e| e.message().to_string());
     assert!(
-        message.as_deref().is_some_and(|m| m.contains("statement timeout")),
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("statement timeout")),
         "{message:?}"
     );
     // The connection keeps serving.

@@ -130,6 +130,10 @@ def test_sqlalchemy_reflection_read_sql_and_to_sql(server):
     assert table.c.keys() == ["city", "visits"]
     back = pd.read_sql("SELECT city, visits FROM cities ORDER BY city", engine)
     assert back.to_dict("list") == frame.to_dict("list")
+    # Result columns are named as Postgres names them.
+    counted = pd.read_sql("SELECT count(*), max(visits), 1 FROM cities", engine)
+    assert list(counted.columns) == ["count", "max", "?column?"]
+    assert counted.iloc[0].tolist() == [3, 8, 1]
     # Replacing reflects the table, drops it and creates it again.
     smaller = frame.head(2)
     smaller.to_sql("cities", engine, index=False, if_exists="replace")
