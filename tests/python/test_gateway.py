@@ -160,6 +160,7 @@ CREATE TABLE events.clicks (id BIGINT, page TEXT);
 \\dn
 \\dt events.*
 \\d events.clicks
+\\d default.events.clicks
 SELECT page, count(*) AS n FROM events.clicks GROUP BY page ORDER BY n DESC;
 """
     out = subprocess.run(
@@ -169,7 +170,7 @@ SELECT page, count(*) AS n FROM events.clicks GROUP BY page ORDER BY n DESC;
     )
     assert out.returncode == 0, out.stderr
     assert "COPY 3" in out.stdout
-    assert "clicks" in out.stdout
+    assert out.stdout.count('Table "events.clicks"') == 2, out.stdout
     assert "events" in out.stdout
     assert "/home" in out.stdout and "2" in out.stdout
 
