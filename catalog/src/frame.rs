@@ -7,18 +7,29 @@
 //! appenders retry on conflict inside delta-rs.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::{new_null_array, Array, ArrayRef, RecordBatch};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::TableProvider;
+use datafusion::datasource::provider_as_source;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
 use deltalake::delta_datafusion::DeltaScanNext;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::StructField;
+use deltalake::operations::write::WriteBuilder;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::error::{Error, ObjectKind, Result};
@@ -399,34 +410,65 @@ impl Frames {
             }
             conformed.push(RecordBatch::new_empty(target.clone()));
         }
-        let save_mode = match mode {
-            WriteMode::Append => SaveMode::Append,
-            WriteMode::Overwrite => SaveMode::Overwrite,
+        let table = commit(table.write(conformed), mode)
+            .await
+            .map_err(|e| Error::delta(name.to_string(), e))?;
+        written(name, &table, rows as u64, started).await
+    }
+
+    /// Validates and writes the batches of `input` as they arrive, in one
+    /// commit once it ends, so a load larger than memory streams through
+    /// (`COPY FROM STDIN`). If `input` yields an error, or a batch does not
+    /// fit the frame, nothing is committed and that error is returned.
+    pub async fn write_stream(
+        &self,
+        name: &FrameName,
+        def: &FrameDef,
+        input: BoxStream<'static, Result<RecordBatch>>,
+        mode: WriteMode,
+        opts: WriteOptions,
+    ) -> Result<WriteResult> {
+        let started = Instant::now();
+        let target = arrow_schema(def)?;
+        let table = self.open_or_create(name, def).await?;
+        let rows = Arc::new(AtomicU64::new(0));
+        let failure: Arc<Mutex<Option<Error>>> = Arc::default();
+        let conformed = {
+            let (def, target, rows, failure) =
+                (def.clone(), target.clone(), rows.clone(), failure.clone());
+            input.map(move |batch| {
+                let batch = batch.and_then(|b| conform(&b, &def, &target, opts));
+                match batch {
+                    Ok(batch) => {
+                        rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                        Ok(batch)
+                    }
+                    Err(e) => {
+                        let message = e.to_string();
+                        if let Ok(mut slot) = failure.lock() {
+                            slot.get_or_insert(e);
+                        }
+                        Err(DataFusionError::Execution(message))
+                    }
+                }
+            })
         };
-        let writer_id = uuid::Uuid::new_v4().to_string();
-        let props = CommitProperties::default()
-            .with_max_retries(MAX_COMMIT_RETRIES)
-            .with_metadata([(
-                "apiary.writer".to_string(),
-                serde_json::Value::from(writer_id),
-            )]);
-        let table = table
-            .write(conformed)
-            .with_save_mode(save_mode)
-            .with_commit_properties(props)
-            .await
-            .map_err(|e| Error::delta(name.to_string(), e))?;
-        let version = table.version().unwrap_or(0);
-        let (cells, bytes) = added_files(&table, version)
-            .await
-            .map_err(|e| Error::delta(name.to_string(), e))?;
-        Ok(WriteResult {
-            cells_written: cells,
-            rows_written: rows as u64,
-            bytes_written: bytes,
-            version,
-            duration_ms: started.elapsed().as_millis() as u64,
-        })
+        let source = OneShotStream::new(target.clone(), Box::pin(conformed));
+        let plan = StreamingTable::try_new(target, vec![Arc::new(source)])
+            .and_then(|table| {
+                LogicalPlanBuilder::scan("input", provider_as_source(Arc::new(table)), None)?
+                    .build()
+            })
+            .map_err(|e| Error::delta(name.to_string(), e.into()))?;
+        let committed = commit(table.write(vec![]).with_input_plan(plan), mode).await;
+        let table = match committed {
+            Ok(table) => table,
+            Err(e) => {
+                let failed = failure.lock().ok().and_then(|mut slot| slot.take());
+                return Err(failed.unwrap_or_else(|| Error::delta(name.to_string(), e)));
+            }
+        };
+        written(name, &table, rows.load(Ordering::Relaxed), started).await
     }
 
     /// Cells, rows and bytes of the frame's newest version.
@@ -451,6 +493,88 @@ impl Frames {
     pub async fn delete(&self, name: &FrameName) -> Result<()> {
         let dir = self.root.key(&name.segments().join("/"));
         self.root.delete_dir(&dir).await
+    }
+}
+
+/// Commits a write as one Delta commit tagged with a fresh writer id,
+/// retrying on conflicts with other writers.
+async fn commit(write: WriteBuilder, mode: WriteMode) -> Result<DeltaTable, DeltaTableError> {
+    let save_mode = match mode {
+        WriteMode::Append => SaveMode::Append,
+        WriteMode::Overwrite => SaveMode::Overwrite,
+    };
+    let writer_id = uuid::Uuid::new_v4().to_string();
+    let props = CommitProperties::default()
+        .with_max_retries(MAX_COMMIT_RETRIES)
+        .with_metadata([(
+            "apiary.writer".to_string(),
+            serde_json::Value::from(writer_id),
+        )]);
+    write
+        .with_save_mode(save_mode)
+        .with_commit_properties(props)
+        .await
+}
+
+/// What a write's commit added, for its [`WriteResult`].
+async fn written(
+    name: &FrameName,
+    table: &DeltaTable,
+    rows: u64,
+    started: Instant,
+) -> Result<WriteResult> {
+    let version = table.version().unwrap_or(0);
+    let (cells, bytes) = added_files(table, version)
+        .await
+        .map_err(|e| Error::delta(name.to_string(), e))?;
+    Ok(WriteResult {
+        cells_written: cells,
+        rows_written: rows,
+        bytes_written: bytes,
+        version,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// A stream handed to DataFusion as a table's single partition, once.
+struct OneShotStream {
+    schema: SchemaRef,
+    stream: Mutex<Option<BoxStream<'static, datafusion::error::Result<RecordBatch>>>>,
+}
+
+impl OneShotStream {
+    fn new(
+        schema: SchemaRef,
+        stream: BoxStream<'static, datafusion::error::Result<RecordBatch>>,
+    ) -> Self {
+        OneShotStream {
+            schema,
+            stream: Mutex::new(Some(stream)),
+        }
+    }
+}
+
+impl std::fmt::Debug for OneShotStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneShotStream").finish_non_exhaustive()
+    }
+}
+
+impl PartitionStream for OneShotStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let stream = self.stream.lock().ok().and_then(|mut slot| slot.take());
+        let stream = stream.unwrap_or_else(|| {
+            Box::pin(futures::stream::once(async {
+                Err(DataFusionError::Execution(
+                    "a streamed write's input can be read only once".into(),
+                ))
+            }))
+        });
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
     }
 }
 

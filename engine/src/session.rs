@@ -24,6 +24,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use tracing::Instrument;
 
@@ -283,6 +284,30 @@ impl Session {
             .frames()
             .write(name, def, batches, mode, opts)
             .await?)
+    }
+
+    /// Like [`Session::write`] for batches that arrive over time (`COPY FROM
+    /// STDIN`): one commit when `input` ends, nothing if it yields an error.
+    /// Admission happens now; the returned future owns what it needs, so it
+    /// can run as its own task while the batches are produced.
+    pub async fn write_stream(
+        &self,
+        name: FrameName,
+        def: FrameDef,
+        input: BoxStream<'static, apiary_catalog::Result<RecordBatch>>,
+        mode: WriteMode,
+        opts: WriteOptions,
+    ) -> Result<impl std::future::Future<Output = Result<WriteResult>> + Send + 'static> {
+        self.admit(Work::Write).await?;
+        let running = Running::start(&self.running);
+        let catalog = self.catalog.clone();
+        Ok(async move {
+            let _running = running;
+            Ok(catalog
+                .frames()
+                .write_stream(&name, &def, input, mode, opts)
+                .await?)
+        })
     }
 
     /// Answers Apiary's own commands (`USE`, `SHOW HIVES|BOXES|FRAMES`,

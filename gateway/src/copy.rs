@@ -1,10 +1,11 @@
 //! `COPY frame [(columns)] FROM STDIN` in Postgres text or CSV format: how
 //! psql's `\copy` and bulk loaders feed data.
 //!
-//! The client's data is gathered until `CopyDone`, split into rows and
-//! fields (Postgres manual, "COPY — File Formats"), and each column is cast
-//! from text to the frame's declared type. The rows are then written in one
-//! commit through the catalog, so a bad row anywhere leaves the frame as it
+//! The client's data is split into rows and fields as it arrives (Postgres
+//! manual, "COPY — File Formats"), and each column is cast from text to the
+//! frame's declared type. The batches stream into one write that commits
+//! when the client sends `CopyDone`, so a load need not fit in memory and a
+//! bad row anywhere (or a client that goes away) leaves the frame as it
 //! was.
 
 use std::sync::Arc;
@@ -138,67 +139,141 @@ impl CopyIn {
     }
 }
 
-/// Turns the client's bytes into batches typed like the frame.
-pub fn decode(
-    data: &[u8],
-    format: &CopyFormat,
-    columns: &[String],
-    name: &FrameName,
-    def: &FrameDef,
-) -> Result<Vec<RecordBatch>, PgWireError> {
-    let text = std::str::from_utf8(data)
-        .map_err(|e| error("22021", format!("COPY data is not valid UTF-8: {e}")))?;
-    let target = arrow_schema(def).map_err(|e| error("XX000", e.to_string()))?;
-    let columns: Vec<String> = if columns.is_empty() {
-        def.columns.iter().map(|c| c.name.clone()).collect()
-    } else {
-        columns.iter().map(|c| c.to_ascii_lowercase()).collect()
-    };
-    let mut fields = Vec::with_capacity(columns.len());
-    for column in &columns {
-        let field = target.field_with_name(column).map_err(|_| {
-            error(
-                "42703",
-                format!("column {column:?} of frame {name} does not exist"),
-            )
-        })?;
-        fields.push(Arc::new(field.clone()));
+/// Turns the client's `CopyData` chunks into batches of the frame's types
+/// as they arrive. A chunk may end inside a record; the unfinished part
+/// waits for the next chunk. Rows are gathered into batches of
+/// [`BATCH_ROWS`], so only one batch and one partial record are ever held.
+pub struct CopyDecoder {
+    format: CopyFormat,
+    name: FrameName,
+    fields: Vec<Arc<Field>>,
+    builders: Vec<StringBuilder>,
+    rows_in_batch: usize,
+    /// Bytes after the last complete record.
+    pending: Vec<u8>,
+    /// Records read so far, for error messages.
+    line_no: usize,
+    header_pending: bool,
+    /// The `\.` end marker was seen; the rest is ignored.
+    ended: bool,
+}
+
+impl CopyDecoder {
+    /// A decoder for `columns` (all of the frame's when empty) of `def`.
+    pub fn new(
+        format: &CopyFormat,
+        columns: &[String],
+        name: &FrameName,
+        def: &FrameDef,
+    ) -> Result<Self, PgWireError> {
+        let target = arrow_schema(def).map_err(|e| error("XX000", e.to_string()))?;
+        let columns: Vec<String> = if columns.is_empty() {
+            def.columns.iter().map(|c| c.name.clone()).collect()
+        } else {
+            columns.iter().map(|c| c.to_ascii_lowercase()).collect()
+        };
+        let mut fields = Vec::with_capacity(columns.len());
+        for column in &columns {
+            let field = target.field_with_name(column).map_err(|_| {
+                error(
+                    "42703",
+                    format!("column {column:?} of frame {name} does not exist"),
+                )
+            })?;
+            fields.push(Arc::new(field.clone()));
+        }
+        Ok(CopyDecoder {
+            format: format.clone(),
+            name: name.clone(),
+            builders: new_builders(fields.len()),
+            fields,
+            rows_in_batch: 0,
+            pending: Vec::new(),
+            line_no: 0,
+            header_pending: format.header,
+            ended: false,
+        })
     }
 
-    let mut batches = Vec::new();
-    let mut builders = new_builders(fields.len());
-    let mut rows_in_batch = 0;
-    let mut line_no = 0;
-    let mut records = records(text, format);
-    if format.header {
-        records.next();
+    /// Decodes the records `data` completes; returns the batches filled.
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<RecordBatch>, PgWireError> {
+        self.pending.extend_from_slice(data);
+        let complete = complete_records(&self.pending, &self.format);
+        let records: Vec<u8> = self.pending.drain(..complete).collect();
+        self.decode(&records)
     }
-    for record in records {
-        line_no += 1;
-        let values = record.map_err(|e| error("22P04", format!("COPY line {line_no}: {e}")))?;
-        if values.len() != fields.len() {
-            return Err(error(
-                "22P04",
-                format!(
-                    "COPY line {line_no}: expected {} values, found {}",
-                    fields.len(),
-                    values.len()
-                ),
-            ));
+
+    /// Decodes what is left after the last chunk; returns the last batches.
+    pub fn finish(mut self) -> Result<Vec<RecordBatch>, PgWireError> {
+        let rest = std::mem::take(&mut self.pending);
+        let mut batches = self.decode(&rest)?;
+        if self.rows_in_batch > 0 {
+            batches.push(self.finish_batch()?);
         }
-        for (builder, value) in builders.iter_mut().zip(values) {
-            builder.append_option(value);
+        Ok(batches)
+    }
+
+    fn decode(&mut self, data: &[u8]) -> Result<Vec<RecordBatch>, PgWireError> {
+        if self.ended || data.is_empty() {
+            return Ok(vec![]);
         }
-        rows_in_batch += 1;
-        if rows_in_batch == BATCH_ROWS {
-            batches.push(finish(&mut builders, &fields, name)?);
-            rows_in_batch = 0;
+        let text = std::str::from_utf8(data)
+            .map_err(|e| error("22021", format!("COPY data is not valid UTF-8: {e}")))?;
+        self.ended = text
+            .split('\n')
+            .any(|line| line.strip_suffix('\r').unwrap_or(line) == "\\.");
+        let mut batches = Vec::new();
+        let format = self.format.clone();
+        let mut records = records(text, &format);
+        if std::mem::take(&mut self.header_pending) {
+            records.next();
+        }
+        for record in records {
+            self.line_no += 1;
+            let line_no = self.line_no;
+            let values = record.map_err(|e| error("22P04", format!("COPY line {line_no}: {e}")))?;
+            if values.len() != self.fields.len() {
+                return Err(error(
+                    "22P04",
+                    format!(
+                        "COPY line {line_no}: expected {} values, found {}",
+                        self.fields.len(),
+                        values.len()
+                    ),
+                ));
+            }
+            for (builder, value) in self.builders.iter_mut().zip(values) {
+                builder.append_option(value);
+            }
+            self.rows_in_batch += 1;
+            if self.rows_in_batch == BATCH_ROWS {
+                batches.push(self.finish_batch()?);
+            }
+        }
+        Ok(batches)
+    }
+
+    fn finish_batch(&mut self) -> Result<RecordBatch, PgWireError> {
+        self.rows_in_batch = 0;
+        finish(&mut self.builders, &self.fields, &self.name)
+    }
+}
+
+/// How many leading bytes of `data` are whole records: up to the last line
+/// end that is not inside a CSV quoted field.
+fn complete_records(data: &[u8], format: &CopyFormat) -> usize {
+    let quote = u8::try_from(format.quote).ok().filter(|_| format.csv);
+    let mut in_quotes = false;
+    let mut complete = 0;
+    for (i, byte) in data.iter().enumerate() {
+        if Some(*byte) == quote {
+            // A doubled quote inside a field toggles twice: no change.
+            in_quotes = !in_quotes;
+        } else if *byte == b'\n' && !in_quotes {
+            complete = i + 1;
         }
     }
-    if rows_in_batch > 0 {
-        batches.push(finish(&mut builders, &fields, name)?);
-    }
-    Ok(batches)
+    complete
 }
 
 fn new_builders(n: usize) -> Vec<StringBuilder> {
@@ -361,6 +436,7 @@ fn csv_value(field: String, quoted: bool, format: &CopyFormat) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::AsArray;
 
     fn csv() -> CopyFormat {
         CopyFormat {
@@ -385,6 +461,51 @@ mod tests {
                 vec![Some("3".into()), None],
             ]
         );
+    }
+
+    #[test]
+    fn records_split_across_chunks_decode_whole() {
+        let def = FrameDef {
+            columns: vec![
+                apiary_engine::catalog::ColumnDef {
+                    name: "id".into(),
+                    type_name: "int64".into(),
+                    nullable: true,
+                },
+                apiary_engine::catalog::ColumnDef {
+                    name: "note".into(),
+                    type_name: "utf8".into(),
+                    nullable: true,
+                },
+            ],
+            partition_by: vec![],
+            created_at: String::new(),
+        };
+        let name = FrameName {
+            hive: "h".into(),
+            boxname: "b".into(),
+            frame: "f".into(),
+        };
+        let mut format = csv();
+        format.header = true;
+        let data = "id,note\n1,\"two\nlines\"\n2,plain\n3,\"a,b\"\n";
+        // Every split point gives the same rows.
+        for split in 0..data.len() {
+            let mut decoder = CopyDecoder::new(&format, &[], &name, &def).unwrap();
+            let mut batches = decoder.push(&data.as_bytes()[..split]).unwrap();
+            batches.extend(decoder.push(&data.as_bytes()[split..]).unwrap());
+            batches.extend(decoder.finish().unwrap());
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            assert_eq!(rows, 3, "split at {split}");
+            let notes = batches[0].column(1).as_string::<i32>();
+            assert_eq!(notes.value(0), "two\nlines", "split at {split}");
+            assert_eq!(notes.value(2), "a,b", "split at {split}");
+        }
+        let mut decoder = CopyDecoder::new(&csv(), &[], &name, &def).unwrap();
+        let err = decoder
+            .push(b"1,x\nnot a number,y\n")
+            .and_then(|_| decoder.finish());
+        assert!(err.unwrap_err().to_string().contains("22P02"));
     }
 
     #[test]

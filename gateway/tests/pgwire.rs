@@ -258,6 +258,58 @@ async fn copy_from_stdin_loads_text_and_csv_in_one_commit() {
 }
 
 #[tokio::test]
+async fn a_large_copy_streams_and_a_late_bad_row_or_a_lost_client_writes_nothing() {
+    use futures::SinkExt;
+    let server = Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE big (id BIGINT, country TEXT) PARTITIONED BY (country)")
+        .await
+        .unwrap();
+    let rows: String = (0..200_000)
+        .map(|i| format!("{i}\t{}\n", ["DE", "FR"][i % 2]))
+        .collect();
+    // Chunks of an odd size split records, as clients' buffers do.
+    let send_all = |text: String| async {
+        let sink = client.copy_in("COPY big FROM STDIN").await.unwrap();
+        futures::pin_mut!(sink);
+        for chunk in text.into_bytes().chunks(7919) {
+            sink.send(bytes::Bytes::copy_from_slice(chunk)).await?;
+        }
+        sink.finish().await
+    };
+    assert_eq!(send_all(rows.clone()).await.unwrap(), 200_000);
+    // A NULL partition value after several batches already went to the writer.
+    let late_null = format!("{rows}7\t\\N\n");
+    let err = send_all(late_null).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "23502", "{err}");
+    let late_garbage = format!("{rows}x\tDE\n");
+    let err = send_all(late_garbage).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "22P02", "{err}");
+
+    // A client whose connection drops in the middle of a COPY.
+    let (lost, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={} user=lost", server.port),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let sink = lost.copy_in("COPY big FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    for chunk in rows.as_bytes()[..rows.len() / 2].chunks(7919) {
+        sink.send(bytes::Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    connection.abort();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let row = client
+        .query_one("SELECT count(*), count(DISTINCT id) FROM big", &[])
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (200_000, 200_000));
+}
+
+#[tokio::test]
 async fn cancel_stops_a_running_query() {
     let server = Server::start();
     let client = server.connect().await;
