@@ -298,7 +298,9 @@ async fn a_large_copy_streams_and_a_late_bad_row_or_a_lost_client_writes_nothing
     let sink = lost.copy_in("COPY big FROM STDIN").await.unwrap();
     futures::pin_mut!(sink);
     for chunk in rows.as_bytes()[..rows.len() / 2].chunks(7919) {
-        sink.send(bytes::Bytes::copy_from_slice(chunk)).await.unwrap();
+        sink.send(bytes::Bytes::copy_from_slice(chunk))
+            .await
+            .unwrap();
     }
     connection.abort();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -306,7 +308,10 @@ async fn a_large_copy_streams_and_a_late_bad_row_or_a_lost_client_writes_nothing
         .query_one("SELECT count(*), count(DISTINCT id) FROM big", &[])
         .await
         .unwrap();
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (200_000, 200_000));
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+        (200_000, 200_000)
+    );
 }
 
 #[tokio::test]
