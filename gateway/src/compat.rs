@@ -139,9 +139,9 @@ fn is_system_relation(name: &ObjectName) -> bool {
     }
 }
 
-/// Client catalog queries (SQLAlchemy's column reflection) put correlated
-/// scalar subqueries inside CASE expressions of the select list, which
-/// DataFusion cannot plan without aggregation. They read catalogs Apiary
+/// Client catalog queries (SQLAlchemy's column reflection, psql's `\d+`)
+/// put correlated scalar and `ARRAY(…)` subqueries inside expressions of the
+/// select list, which DataFusion cannot plan. They read catalogs Apiary
 /// leaves empty for frames (defaults, identity sequences, collations), so
 /// NULL is their answer; the crate's own rule does the same for subqueries
 /// that are a whole select item.
@@ -167,10 +167,21 @@ fn null_in_select(select: &mut Select) {
         type Break = ();
 
         fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            if let Expr::Subquery(query) = expr {
-                if is_correlated(query) {
-                    *expr = Expr::value(Value::Null);
+            let query = match expr {
+                Expr::Subquery(query) => Some(&**query),
+                // `ARRAY(SELECT …)`, which psql's `\d+` and `\du` use.
+                Expr::Function(function)
+                    if function.name.to_string().eq_ignore_ascii_case("array") =>
+                {
+                    match &function.args {
+                        FunctionArguments::Subquery(query) => Some(&**query),
+                        _ => None,
+                    }
                 }
+                _ => None,
+            };
+            if query.is_some_and(is_correlated) {
+                *expr = Expr::value(Value::Null);
             }
             ControlFlow::Continue(())
         }
@@ -477,6 +488,10 @@ mod tests {
         assert!(parsed.contains("THEN NULL"), "{parsed}");
         // Uncorrelated subqueries stay.
         assert!(parsed.contains("pg_type"), "{parsed}");
+        let parsed = parse_one(
+            "SELECT r.rolname, ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_catalog.pg_roles r",
+        );
+        assert!(parsed.contains("NULL AS memberof"), "{parsed}");
     }
 
     #[test]

@@ -111,6 +111,17 @@ impl PgCatalog {
             ctx.register_udf(has_privilege_udf::create_has_privilege_udf(name));
         }
         ctx.register_udf(pgc::create_pg_table_is_visible());
+        // Every function and type Apiary lists is on the search path.
+        for name in ["pg_function_is_visible", "pg_type_is_visible"] {
+            ctx.register_udf(create_udf(
+                name,
+                vec![DataType::Int64],
+                DataType::Boolean,
+                Volatility::Stable,
+                Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+            ));
+        }
+        ctx.register_udf(size_pretty());
         ctx.register_udf(format_type::create_format_type_udf());
         ctx.register_udf(pgc::create_session_user_udf());
         ctx.register_udtf(
@@ -142,14 +153,24 @@ impl PgCatalog {
             ScalarValue::Boolean(Some(true)),
         ));
         ctx.register_udf(null_of("to_regtype", DataType::Utf8, DataType::Int32));
-        ctx.register_udf(null_text("obj_description", 2));
-        ctx.register_udf(null_text("col_description", 2));
-        // SQLAlchemy's column reflection: frames have no serial columns and
-        // one collation.
-        ctx.register_udf(null_text_of(
+        // Frames carry no comments and no serial columns (SQLAlchemy's
+        // column reflection asks); functions have no SQL definitions psql's
+        // `\df` could show.
+        for name in [
+            "obj_description",
+            "col_description",
+            "shobj_description",
             "pg_get_serial_sequence",
-            &[DataType::Utf8, DataType::Utf8],
-        ));
+            "pg_get_function_result",
+            "pg_get_function_arguments",
+            "pg_get_function_identity_arguments",
+        ] {
+            ctx.register_udf(ScalarUDF::from(NullFunction::new(name, DataType::Utf8)));
+        }
+        // Sizes psql's `\dt+` and `\l+` show; unknown here, so empty.
+        for name in ["pg_table_size", "pg_indexes_size", "pg_database_size"] {
+            ctx.register_udf(ScalarUDF::from(NullFunction::new(name, DataType::Int64)));
+        }
         ctx.register_udf(create_udf(
             "pg_collation_is_visible",
             vec![DataType::Int64],
@@ -287,20 +308,41 @@ fn null_of(name: &str, arg: DataType, result: DataType) -> datafusion::logical_e
     )
 }
 
-/// A function of `args` bigint arguments that returns NULL text: frames
-/// carry no comments, and clients only need the call to succeed.
-fn null_text(name: &str, args: usize) -> datafusion::logical_expr::ScalarUDF {
-    null_text_of(name, &vec![DataType::Int64; args])
+/// A function that answers NULL of type `result` whatever its arguments:
+/// for what clients ask about that frames do not have.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NullFunction {
+    name: &'static str,
+    result: DataType,
+    signature: Signature,
 }
 
-fn null_text_of(name: &str, args: &[DataType]) -> datafusion::logical_expr::ScalarUDF {
-    create_udf(
-        name,
-        args.to_vec(),
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
-    )
+impl NullFunction {
+    fn new(name: &'static str, result: DataType) -> Self {
+        NullFunction {
+            name,
+            result,
+            signature: Signature::variadic_any(Volatility::Stable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for NullFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(self.result.clone())
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from(&self.result)?))
+    }
 }
 
 /// `information_schema._pg_expandarray(indkey)`, which pgJDBC's
@@ -500,6 +542,41 @@ impl ScalarUDFImpl for CurrentSchema {
     }
 }
 
+/// `pg_size_pretty(bytes)`, which psql's `\dt+` and `\l+` show sizes with.
+fn size_pretty() -> ScalarUDF {
+    create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let sizes = arrays[0].as_primitive::<Int64Type>();
+            let text: StringArray = sizes.iter().map(|size| size.map(pretty_size)).collect();
+            Ok(ColumnarValue::Array(Arc::new(text)))
+        }),
+    )
+}
+
+/// Postgres's rounding: bytes below 10 kB, then each unit below 20 of the
+/// next, rounded half away from zero (`dbsize.c`).
+fn pretty_size(bytes: i64) -> String {
+    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
+    if bytes.unsigned_abs() < 10 * 1024 {
+        return format!("{bytes} bytes");
+    }
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    // In half-units of kB.
+    let mut size = bytes / 512;
+    for (i, unit) in UNITS.iter().enumerate() {
+        if i == UNITS.len() - 1 || size.unsigned_abs() < 20 * 1024 - 1 {
+            return format!("{} {unit}", half_rounded(size));
+        }
+        size /= 1024;
+    }
+    format!("{bytes} bytes")
+}
+
 /// `pg_encoding_to_char(encoding)`: Postgres's name for an encoding number.
 /// Apiary's databases are all UTF8 (6).
 fn encoding_to_char() -> ScalarUDF {
@@ -607,6 +684,18 @@ fn scalar_json(value: &ScalarValue) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_as_pg_size_pretty_writes_them() {
+        assert_eq!(pretty_size(0), "0 bytes");
+        assert_eq!(pretty_size(10_239), "10239 bytes");
+        assert_eq!(pretty_size(10_240), "10 kB");
+        assert_eq!(pretty_size(1_536_000), "1500 kB");
+        assert_eq!(pretty_size(20 * 1024 * 1024), "20 MB");
+        assert_eq!(pretty_size(5 * 1024 * 1024 * 1024), "5120 MB");
+        assert_eq!(pretty_size(30 * 1024 * 1024 * 1024), "30 GB");
+        assert_eq!(pretty_size(-20_000), "-20 kB");
+    }
 
     #[test]
     fn like_patterns_are_rewritten_to_the_backslash_escape() {

@@ -161,6 +161,10 @@ CREATE TABLE events.clicks (id BIGINT, page TEXT);
 \\dt events.*
 \\d events.clicks
 \\d default.events.clicks
+\\d+ events.clicks
+\\dt+ events.*
+\\l+
+\\du
 SELECT page, count(*) AS n FROM events.clicks GROUP BY page ORDER BY n DESC;
 """
     out = subprocess.run(
@@ -170,7 +174,8 @@ SELECT page, count(*) AS n FROM events.clicks GROUP BY page ORDER BY n DESC;
     )
     assert out.returncode == 0, out.stderr
     assert "COPY 3" in out.stdout
-    assert out.stdout.count('Table "events.clicks"') == 2, out.stdout
+    assert out.stdout.count('Table "events.clicks"') == 3, out.stdout
+    assert "List of roles" in out.stdout and "Stats target" in out.stdout
     assert "events" in out.stdout
     assert "/home" in out.stdout and "2" in out.stdout
 
