@@ -365,8 +365,8 @@ fn rewrite_like_escape(statement: &mut Statement) {
 /// column `count`, `SELECT 1` one named `?column?`, where DataFusion would
 /// say `count(*)` and `Int64(1)`. BI tools and pandas show these names. An
 /// unaliased select item gets Postgres's name as its alias, unless another
-/// item of the same select list already has that name (DataFusion needs
-/// the names of a select list to differ).
+/// item of the same select list already has that name or the list has a
+/// wildcard (DataFusion needs the names of a select list to differ).
 fn name_columns_as_postgres(statement: &mut Statement) {
     struct Names;
     impl VisitorMut for Names {
@@ -383,6 +383,15 @@ fn name_columns_as_postgres(statement: &mut Statement) {
 }
 
 fn name_select_items(select: &mut Select) {
+    // A wildcard's columns are unknown here, and one could share a name.
+    if select.projection.iter().any(|item| {
+        matches!(
+            item,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    }) {
+        return;
+    }
     let names: Vec<Option<String>> = select
         .projection
         .iter()
@@ -534,6 +543,8 @@ mod tests {
         assert!(parsed.contains("max(y) AS m"), "{parsed}");
         // Two items would share a name: both keep DataFusion's.
         let parsed = parse_one("SELECT 1, 2, count(*), count(x) FROM t");
+        assert!(!parsed.contains(" AS "), "{parsed}");
+        let parsed = parse_one("SELECT *, count(*) OVER () FROM t");
         assert!(!parsed.contains(" AS "), "{parsed}");
     }
 
