@@ -11,17 +11,23 @@
 use std::sync::Arc;
 
 use apiary_engine::catalog::frame::arrow_schema;
-use apiary_engine::catalog::{FrameDef, FrameName};
+use apiary_engine::catalog::{FrameDef, FrameName, WriteMode, WriteOptions, WriteResult};
+use apiary_engine::Session;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder};
 use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::error::ArrowError;
 use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, ObjectName,
     Statement,
 };
+use futures::stream::{self, BoxStream};
+use futures::StreamExt;
 use pgwire::error::PgWireError;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
-use crate::sqlstate::error;
+use crate::sqlstate::{error, from_engine};
 
 /// Rows per batch handed to the writer.
 const BATCH_ROWS: usize = 65_536;
@@ -137,6 +143,149 @@ impl CopyIn {
             format,
         }))
     }
+}
+
+/// A `COPY FROM STDIN` in progress.
+pub enum CopyLoad {
+    /// Chunks are decoded into the write as they come.
+    Streaming {
+        decoder: CopyDecoder,
+        batches: mpsc::Sender<CopyChunk>,
+        write: JoinHandle<apiary_engine::Result<WriteResult>>,
+    },
+    /// A chunk was bad: the write was abandoned and this error answers
+    /// `CopyDone`, as Postgres reports a bad row once the copy ends.
+    Failed(PgWireError),
+}
+
+/// What goes to the writer.
+pub enum CopyChunk {
+    Batch(RecordBatch),
+    /// `CopyDone`: the write may commit.
+    Done,
+}
+
+/// Decoded batches waiting for the writer; the client's `CopyData` waits
+/// when the writer falls behind, so a load is never gathered in memory.
+const COPY_QUEUE: usize = 2;
+
+impl CopyLoad {
+    /// Checks the frame and the columns of `copy` and starts the write its
+    /// data will stream into; also returns how many columns the client sends.
+    pub async fn start(session: &Session, copy: CopyIn) -> Result<(CopyLoad, usize), PgWireError> {
+        let (name, def) = session.frame(&copy.table).await.map_err(from_engine)?;
+        let decoder = CopyDecoder::new(&copy.format, &copy.columns, &name, &def)?;
+        let columns = decoder.fields.len();
+        let (batches, received) = mpsc::channel(COPY_QUEUE);
+        let write = session
+            .write_stream(
+                name,
+                def,
+                writer_input(received),
+                WriteMode::Append,
+                WriteOptions::default(),
+            )
+            .await
+            .map_err(from_engine)?;
+        let load = CopyLoad::Streaming {
+            decoder,
+            batches,
+            write: tokio::spawn(write),
+        };
+        Ok((load, columns))
+    }
+
+    /// Decodes a `CopyData` chunk into the write. A bad chunk abandons the
+    /// write; its error is kept for `CopyDone`.
+    pub async fn push(self, data: &[u8]) -> CopyLoad {
+        let CopyLoad::Streaming {
+            mut decoder,
+            batches,
+            write,
+        } = self
+        else {
+            return self;
+        };
+        match decoder.push(data) {
+            Ok(decoded) => {
+                send(&batches, decoded.into_iter().map(CopyChunk::Batch)).await;
+                CopyLoad::Streaming {
+                    decoder,
+                    batches,
+                    write,
+                }
+            }
+            Err(e) => {
+                write.abort();
+                CopyLoad::Failed(e)
+            }
+        }
+    }
+
+    /// `CopyDone`: decodes the rest, lets the write commit and waits for it.
+    pub async fn finish(self) -> Result<WriteResult, PgWireError> {
+        let (decoder, batches, write) = match self {
+            CopyLoad::Streaming {
+                decoder,
+                batches,
+                write,
+            } => (decoder, batches, write),
+            CopyLoad::Failed(e) => return Err(e),
+        };
+        let last = match decoder.finish() {
+            Ok(last) => last,
+            Err(e) => {
+                write.abort();
+                return Err(e);
+            }
+        };
+        let chunks = last.into_iter().map(CopyChunk::Batch);
+        send(&batches, chunks.chain([CopyChunk::Done])).await;
+        drop(batches);
+        write
+            .await
+            .map_err(|e| error("XX000", format!("the COPY's writer stopped: {e}")))?
+            .map_err(from_engine)
+    }
+
+    /// `CopyFail`: nothing is written.
+    pub fn abandon(self) {
+        if let CopyLoad::Streaming { write, .. } = self {
+            write.abort();
+        }
+    }
+}
+
+/// Hands chunks to the writer. A writer that stopped early has failed; its
+/// error answers `CopyDone`, so the rest is dropped.
+async fn send(batches: &mpsc::Sender<CopyChunk>, chunks: impl IntoIterator<Item = CopyChunk>) {
+    for chunk in chunks {
+        if batches.send(chunk).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The writer's input: the batches, ending at `Done`. A queue closed
+/// without `Done` (the client went away) is an error, so nothing commits.
+fn writer_input(
+    received: mpsc::Receiver<CopyChunk>,
+) -> BoxStream<'static, apiary_engine::catalog::Result<RecordBatch>> {
+    stream::unfold(Some(received), |state| async move {
+        let mut received = state?;
+        match received.recv().await {
+            Some(CopyChunk::Batch(batch)) => Some((Ok(batch), Some(received))),
+            Some(CopyChunk::Done) => None,
+            None => Some((
+                Err(ArrowError::InvalidArgumentError(
+                    "the COPY ended without CopyDone; nothing was written".into(),
+                )
+                .into()),
+                None,
+            )),
+        }
+    })
+    .boxed()
 }
 
 /// Turns the client's `CopyData` chunks into batches of the frame's types

@@ -14,14 +14,10 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
-use apiary_engine::catalog::{WriteMode, WriteOptions, WriteResult, DEFAULT_BOX, DEFAULT_HIVE};
+use apiary_engine::catalog::{DEFAULT_BOX, DEFAULT_HIVE};
 use apiary_engine::{Node, Outcome, Prepared, QueryResult, Session};
 use async_trait::async_trait;
-use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::arrow::error::ArrowError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -30,7 +26,6 @@ use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
 use datafusion_postgres::arrow_pg::datatypes::{
     arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type,
 };
-use futures::stream::BoxStream;
 use futures::{stream, Sink, SinkExt, StreamExt};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -44,14 +39,13 @@ use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
 use pgwire::messages::PgWireBackendMessage;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::auth::METADATA_HIVE;
 use crate::builtin::{self, Settings};
 use crate::cancel::{CancelSignal, Cancels};
 use crate::compat::SqlParser;
-use crate::copy::{CopyDecoder, CopyIn};
+use crate::copy::{CopyIn, CopyLoad};
 use crate::pg::PgCatalog;
 use crate::sqlstate::{error, from_datafusion, from_engine};
 use crate::text_format::TextTimestamps;
@@ -262,96 +256,14 @@ async fn outcome_response(
 /// Starts a `COPY FROM STDIN`: checks the frame and the columns, and starts
 /// the write the client's data will stream into.
 async fn start_copy(conn: &Connection, copy: CopyIn) -> PgWireResult<Response> {
-    let (name, def) = conn.session.frame(&copy.table).await.map_err(from_engine)?;
-    let decoder = CopyDecoder::new(&copy.format, &copy.columns, &name, &def)?;
-    let columns = if copy.columns.is_empty() {
-        def.columns.len()
-    } else {
-        copy.columns.len()
-    };
-    let (batches, received) = mpsc::channel(COPY_QUEUE);
-    let write = conn
-        .session
-        .write_stream(
-            name,
-            def,
-            copy_input(received),
-            WriteMode::Append,
-            WriteOptions::default(),
-        )
-        .await
-        .map_err(from_engine)?;
-    *conn.pending_copy() = Some(CopyLoad::Streaming {
-        decoder,
-        batches,
-        write: tokio::spawn(write),
-    });
+    let (load, columns) = CopyLoad::start(&conn.session, copy).await?;
+    *conn.pending_copy() = Some(load);
     let text_format = 0;
     Ok(Response::CopyIn(CopyResponse::new(
         text_format,
         columns,
         stream::empty(),
     )))
-}
-
-/// Decoded batches waiting for the writer; the client's `CopyData` waits
-/// when the writer falls behind, so a load is never gathered in memory.
-const COPY_QUEUE: usize = 2;
-
-/// A `COPY FROM STDIN` in progress.
-enum CopyLoad {
-    /// Chunks are decoded into the write as they come.
-    Streaming {
-        decoder: CopyDecoder,
-        batches: mpsc::Sender<CopyChunk>,
-        write: JoinHandle<apiary_engine::Result<WriteResult>>,
-    },
-    /// A chunk was bad: the write was abandoned and this error answers
-    /// `CopyDone`, as Postgres reports a bad row once the copy ends.
-    Failed(PgWireError),
-}
-
-enum CopyChunk {
-    Batch(RecordBatch),
-    /// `CopyDone`: the write may commit.
-    Done,
-}
-
-/// The writer's input: the batches, ending at `Done`. A queue closed
-/// without `Done` (the client went away) is an error, so nothing commits.
-fn copy_input(
-    received: mpsc::Receiver<CopyChunk>,
-) -> BoxStream<'static, apiary_engine::catalog::Result<RecordBatch>> {
-    stream::unfold(Some(received), |state| async move {
-        let mut received = state?;
-        match received.recv().await {
-            Some(CopyChunk::Batch(batch)) => Some((Ok(batch), Some(received))),
-            Some(CopyChunk::Done) => None,
-            None => Some((
-                Err(ArrowError::InvalidArgumentError(
-                    "the COPY ended without CopyDone; nothing was written".into(),
-                )
-                .into()),
-                None,
-            )),
-        }
-    })
-    .boxed()
-}
-
-/// Hands the batches `data` completes to the writer. A writer that stopped
-/// early has failed; its error answers `CopyDone`.
-async fn feed(
-    decoder: &mut CopyDecoder,
-    batches: &mpsc::Sender<CopyChunk>,
-    data: &[u8],
-) -> PgWireResult<()> {
-    for batch in decoder.push(data)? {
-        if batches.send(CopyChunk::Batch(batch)).await.is_err() {
-            break;
-        }
-    }
-    Ok(())
 }
 
 impl QueryService {
@@ -660,25 +572,8 @@ impl CopyHandler for QueryService {
     {
         let conn = self.connection(client)?;
         let load = conn.pending_copy().take();
-        let load = match load {
-            Some(CopyLoad::Streaming {
-                mut decoder,
-                batches,
-                write,
-            }) => match feed(&mut decoder, &batches, &copy_data.data).await {
-                Ok(()) => CopyLoad::Streaming {
-                    decoder,
-                    batches,
-                    write,
-                },
-                Err(e) => {
-                    write.abort();
-                    CopyLoad::Failed(e)
-                }
-            },
-            Some(failed) => failed,
-            None => return Err(error("08P01", "COPY data without a COPY FROM STDIN")),
-        };
+        let load = load.ok_or_else(|| error("08P01", "COPY data without a COPY FROM STDIN"))?;
+        let load = load.push(&copy_data.data).await;
         *conn.pending_copy() = Some(load);
         Ok(())
     }
@@ -691,36 +586,8 @@ impl CopyHandler for QueryService {
     {
         let conn = self.connection(client)?;
         let load = conn.pending_copy().take();
-        let (decoder, batches, write) = match load {
-            Some(CopyLoad::Streaming {
-                decoder,
-                batches,
-                write,
-            }) => (decoder, batches, write),
-            Some(CopyLoad::Failed(e)) => return Err(e),
-            None => return Err(error("08P01", "COPY done without COPY")),
-        };
-        let last = match decoder.finish() {
-            Ok(last) => last,
-            Err(e) => {
-                write.abort();
-                return Err(e);
-            }
-        };
-        for batch in last
-            .into_iter()
-            .map(CopyChunk::Batch)
-            .chain([CopyChunk::Done])
-        {
-            if batches.send(batch).await.is_err() {
-                break;
-            }
-        }
-        drop(batches);
-        let written = write
-            .await
-            .map_err(|e| error("XX000", format!("the COPY's writer stopped: {e}")))?
-            .map_err(from_engine)?;
+        let load = load.ok_or_else(|| error("08P01", "COPY done without COPY"))?;
+        let written = load.finish().await?;
         let tag = Tag::new("COPY").with_rows(written.rows_written as usize);
         client
             .send(PgWireBackendMessage::CommandComplete(tag.into()))
@@ -735,8 +602,8 @@ impl CopyHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let Ok(conn) = self.connection(client) {
-            if let Some(CopyLoad::Streaming { write, .. }) = conn.pending_copy().take() {
-                write.abort();
+            if let Some(load) = conn.pending_copy().take() {
+                load.abandon();
             }
         }
         error(
