@@ -22,6 +22,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::response::TransactionStatus;
 use pgwire::types::format::FormatOptions;
 
+use crate::auth::METADATA_HIVE;
 use crate::pg::SERVER_VERSION;
 use crate::sqlstate::{error, from_engine};
 
@@ -97,6 +98,18 @@ impl Settings {
         })
     }
 
+    /// Every parameter with a value, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = DEFAULTS.iter().map(|(name, _)| name.to_string()).collect();
+        names.extend(self.startup.keys().cloned());
+        names.extend(self.changed().keys().cloned());
+        // Startup parameters that name the connection rather than set it.
+        names.retain(|name| !matches!(name.as_str(), "user" | "database" | METADATA_HIVE));
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Sets a parameter, checking those Apiary acts on.
     pub fn set(&self, name: &str, value: &str) -> PgWireResult<()> {
         let name = name.to_ascii_lowercase();
@@ -159,10 +172,17 @@ pub fn is_builtin(statement: &Statement) -> bool {
 /// The columns a builtin returns (only `SHOW` returns rows).
 pub fn result_fields(statement: &Statement) -> Vec<FieldInfo> {
     match statement {
+        Statement::ShowVariable { variable } if show_column(variable) == "all" => SHOW_ALL_COLUMNS
+            .iter()
+            .map(|name| show_field(name))
+            .collect(),
         Statement::ShowVariable { variable } => vec![show_field(&show_column(variable))],
         _ => vec![],
     }
 }
+
+/// `SHOW ALL`'s columns, as Postgres names them.
+const SHOW_ALL_COLUMNS: [&str; 3] = ["name", "setting", "description"];
 
 /// Runs a builtin statement for `client` on `session`.
 pub fn run<C: ClientInfo + ?Sized>(
@@ -270,19 +290,44 @@ fn show(
     variable: &[datafusion::sql::sqlparser::ast::Ident],
 ) -> PgWireResult<Response> {
     let column = show_column(variable);
-    let value = match column.as_str() {
-        "search_path" => session.current().1,
-        other => settings
-            .get(other)
-            .ok_or_else(|| unknown_parameter(other))?,
+    let current = |name: &str| match name {
+        "search_path" => Some(session.current().1),
+        other => settings.get(other),
     };
-    let fields = Arc::new(vec![show_field(&column)]);
-    let mut encoder = DataRowEncoder::new(fields.clone());
-    encoder.encode_field(&Some(value))?;
-    let row = encoder.take_row();
+    if column == "all" {
+        let rows = settings
+            .names()
+            .into_iter()
+            .map(|name| {
+                let setting = current(&name);
+                vec![Some(name), setting, None]
+            })
+            .collect();
+        return text_rows(&SHOW_ALL_COLUMNS, rows);
+    }
+    let value = current(&column).ok_or_else(|| unknown_parameter(&column))?;
+    text_rows(&[column.as_str()], vec![vec![Some(value)]])
+}
+
+/// A result of text columns.
+fn text_rows(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> PgWireResult<Response> {
+    let fields = Arc::new(
+        columns
+            .iter()
+            .map(|name| show_field(name))
+            .collect::<Vec<_>>(),
+    );
+    let mut encoded = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut encoder = DataRowEncoder::new(fields.clone());
+        for value in row {
+            encoder.encode_field(&value)?;
+        }
+        encoded.push(Ok(encoder.take_row()));
+    }
     Ok(Response::Query(QueryResponse::new(
         fields,
-        stream::iter(vec![Ok(row)]),
+        stream::iter(encoded),
     )))
 }
 
