@@ -78,24 +78,39 @@ impl SqlParser {
 
     /// Parses `sql` (one or more statements) and rewrites each.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
-        let rewritten = self.catalog.parse(sql)?;
+        let frame_rules = |statement| {
+            self.frame_rules
+                .iter()
+                .fold(statement, |statement, rule| rule.rewrite(statement))
+        };
         let mut statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
-            // Only a statement that reads a frame needs the plain parse; the
-            // crate's swaps of known client queries never touch one.
-            Ok(plain) if plain.len() == rewritten.len() => rewritten
-                .into_iter()
-                .zip(plain)
-                .map(|(rewritten, plain)| {
-                    if reads_frames(&plain) {
-                        self.frame_rules
-                            .iter()
-                            .fold(plain, |statement, rule| rule.rewrite(statement))
-                    } else {
-                        vectors_as_arrays(null_correlated_subqueries_in_select_lists(rewritten))
-                    }
-                })
-                .collect(),
-            _ => rewritten,
+            // Queries over frames, the common case, are parsed once.
+            Ok(plain) if plain.iter().all(reads_frames) => {
+                plain.into_iter().map(frame_rules).collect()
+            }
+            // The crate's swaps of known client queries never touch a
+            // frame, so its statements line up with the plain ones.
+            Ok(plain) => {
+                let rewritten = self.catalog.parse(sql)?;
+                if plain.len() == rewritten.len() {
+                    rewritten
+                        .into_iter()
+                        .zip(plain)
+                        .map(|(rewritten, plain)| {
+                            if reads_frames(&plain) {
+                                frame_rules(plain)
+                            } else {
+                                vectors_as_arrays(null_correlated_subqueries_in_select_lists(
+                                    rewritten,
+                                ))
+                            }
+                        })
+                        .collect()
+                } else {
+                    rewritten
+                }
+            }
+            Err(_) => self.catalog.parse(sql)?,
         };
         for statement in statements.iter_mut() {
             rewrite_field_access(statement);

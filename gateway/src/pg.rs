@@ -111,15 +111,14 @@ impl PgCatalog {
             ctx.register_udf(has_privilege_udf::create_has_privilege_udf(name));
         }
         ctx.register_udf(pgc::create_pg_table_is_visible());
-        // Every function and type Apiary lists is on the search path.
-        for name in ["pg_function_is_visible", "pg_type_is_visible"] {
-            ctx.register_udf(create_udf(
-                name,
-                vec![DataType::Int64],
-                DataType::Boolean,
-                Volatility::Stable,
-                Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
-            ));
+        // Every function, type and collation Apiary lists is on the search
+        // path (frames have one collation; SQLAlchemy's reflection asks).
+        for name in [
+            "pg_function_is_visible",
+            "pg_type_is_visible",
+            "pg_collation_is_visible",
+        ] {
+            ctx.register_udf(Answer::always(name, ScalarValue::Boolean(Some(true))));
         }
         ctx.register_udf(size_pretty());
         ctx.register_udf(format_type::create_format_type_udf());
@@ -152,10 +151,11 @@ impl PgCatalog {
             "pg_advisory_unlock_all",
             ScalarValue::Boolean(Some(true)),
         ));
-        ctx.register_udf(null_of("to_regtype", DataType::Utf8, DataType::Int32));
-        // Frames carry no comments and no serial columns (SQLAlchemy's
-        // column reflection asks); functions have no SQL definitions psql's
-        // `\df` could show.
+        // Apiary has no user-defined types: `to_regtype('hstore')` finds none.
+        ctx.register_udf(Answer::null("to_regtype", DataType::Int32));
+        // Frames carry no comments, serial columns or indexes (SQLAlchemy's
+        // reflection asks); functions have no SQL definitions psql's `\df`
+        // could show.
         for name in [
             "obj_description",
             "col_description",
@@ -164,28 +164,14 @@ impl PgCatalog {
             "pg_get_function_result",
             "pg_get_function_arguments",
             "pg_get_function_identity_arguments",
+            "pg_get_indexdef",
         ] {
-            ctx.register_udf(ScalarUDF::from(NullFunction::new(name, DataType::Utf8)));
+            ctx.register_udf(Answer::null(name, DataType::Utf8));
         }
         // Sizes psql's `\dt+` and `\l+` show; unknown here, so empty.
         for name in ["pg_table_size", "pg_indexes_size", "pg_database_size"] {
-            ctx.register_udf(ScalarUDF::from(NullFunction::new(name, DataType::Int64)));
+            ctx.register_udf(Answer::null(name, DataType::Int64));
         }
-        ctx.register_udf(create_udf(
-            "pg_collation_is_visible",
-            vec![DataType::Int64],
-            DataType::Boolean,
-            Volatility::Stable,
-            Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
-        ));
-        // Frames have no indexes to describe.
-        ctx.register_udf(create_udf(
-            "pg_get_indexdef",
-            vec![DataType::Int64, DataType::Int64, DataType::Boolean],
-            DataType::Utf8,
-            Volatility::Stable,
-            Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
-        ));
         ctx.register_udf(like_escape());
         ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
         ctx.register_udf(expand_index_keys());
@@ -295,39 +281,32 @@ fn backslash_escaped(pattern: &str, escape: &str) -> String {
     out
 }
 
-/// A one-argument function that answers NULL: Apiary has no user-defined
-/// types, so `to_regtype('hstore')` finds none.
-fn null_of(name: &str, arg: DataType, result: DataType) -> datafusion::logical_expr::ScalarUDF {
-    let null = ScalarValue::try_from(&result).unwrap_or(ScalarValue::Null);
-    create_udf(
-        name,
-        vec![arg],
-        result,
-        Volatility::Stable,
-        Arc::new(move |_| Ok(ColumnarValue::Scalar(null.clone()))),
-    )
-}
-
-/// A function that answers NULL of type `result` whatever its arguments:
-/// for what clients ask about that frames do not have.
+/// A function that gives one fixed answer whatever its arguments: for what
+/// clients ask about that frames do not have, or that is always so here.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct NullFunction {
+struct Answer {
     name: &'static str,
-    result: DataType,
+    value: ScalarValue,
     signature: Signature,
 }
 
-impl NullFunction {
-    fn new(name: &'static str, result: DataType) -> Self {
-        NullFunction {
+impl Answer {
+    fn always(name: &'static str, value: ScalarValue) -> ScalarUDF {
+        ScalarUDF::from(Answer {
             name,
-            result,
+            value,
             signature: Signature::variadic_any(Volatility::Stable),
-        }
+        })
+    }
+
+    /// NULL of type `result`.
+    fn null(name: &'static str, result: DataType) -> ScalarUDF {
+        let value = ScalarValue::try_from(&result).unwrap_or(ScalarValue::Null);
+        Self::always(name, value)
     }
 }
 
-impl ScalarUDFImpl for NullFunction {
+impl ScalarUDFImpl for Answer {
     fn name(&self) -> &str {
         self.name
     }
@@ -337,11 +316,11 @@ impl ScalarUDFImpl for NullFunction {
     }
 
     fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
-        Ok(self.result.clone())
+        Ok(self.value.data_type())
     }
 
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        Ok(ColumnarValue::Scalar(ScalarValue::try_from(&self.result)?))
+        Ok(ColumnarValue::Scalar(self.value.clone()))
     }
 }
 
@@ -708,15 +687,6 @@ mod tests {
     #[tokio::test]
     async fn json_build_object_makes_one_object_per_row() {
         let ctx = SessionContext::new();
-        // Frames have no indexes to describe.
-        ctx.register_udf(create_udf(
-            "pg_get_indexdef",
-            vec![DataType::Int64, DataType::Int64, DataType::Boolean],
-            DataType::Utf8,
-            Volatility::Stable,
-            Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
-        ));
-        ctx.register_udf(like_escape());
         ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
         ctx.register_udf(expand_index_keys());
         let batches = ctx
