@@ -149,6 +149,36 @@ def test_sqlalchemy_reflection_read_sql_and_to_sql(server):
         assert [tuple(r) for r in rows] == [("Berlin", 3), ("Paris", 5), ("Rome", 8)]
 
 
+def test_copy_streams_and_a_bad_row_or_a_lost_client_commits_nothing(server):
+    import psycopg
+
+    rows = "".join(f"{i}\t{'DE' if i % 2 else 'FR'}\n" for i in range(150_000))
+    with psycopg.connect(dsn(server), autocommit=True) as conn:
+        conn.execute("CREATE TABLE loads (id BIGINT, country TEXT) PARTITIONED BY (country)")
+        with conn.cursor() as cur:
+            with cur.copy("COPY loads FROM STDIN") as copy:
+                for start in range(0, len(rows), 8191):
+                    copy.write(rows[start:start + 8191])
+        # Bad rows after more than one batch already went to the writer.
+        for bad, code in (("7\t\\N\n", "23502"), ("x\tDE\n", "22P02")):
+            with pytest.raises(psycopg.Error) as failed:
+                with conn.cursor() as cur:
+                    with cur.copy("COPY loads FROM STDIN") as copy:
+                        copy.write(rows)
+                        copy.write(bad)
+            assert failed.value.sqlstate == code, failed.value
+        # A client that disappears in the middle of a COPY.
+        lost = psycopg.connect(dsn(server), autocommit=True)
+        copy_cm = lost.cursor().copy("COPY loads FROM STDIN")
+        copy = copy_cm.__enter__()
+        copy.write(rows[: len(rows) // 2])
+        lost.pgconn.finish()
+        with pytest.raises(psycopg.Error):
+            copy_cm.__exit__(None, None, None)
+        time.sleep(0.5)
+        assert conn.execute("SELECT count(*), count(DISTINCT id) FROM loads").fetchone() == (150_000, 150_000)
+
+
 @pytest.mark.skipif(shutil.which("psql") is None, reason="psql is installed by .ci/run")
 def test_psql_meta_commands_copy_and_query(server, tmp_path):
     data = tmp_path / "clicks.csv"
