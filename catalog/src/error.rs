@@ -92,6 +92,32 @@ pub enum Error {
     #[error("corrupt registry object {path}: {detail}")]
     CorruptRegistry { path: String, detail: String },
 
+    /// A transaction block's commit collided with another writer's change
+    /// to the same cells; the block was rolled back.
+    #[error("could not serialize access to frame {frame} due to a concurrent update ({detail}); the transaction was rolled back, run it again")]
+    Conflict { frame: String, detail: String },
+
+    /// A transaction block may write one frame only.
+    #[error("this transaction already writes frame {staged}; a transaction block writes one frame, so COMMIT before writing {frame}")]
+    TransactionScope { staged: String, frame: String },
+
+    /// A statement failed earlier in the open transaction block.
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    TransactionAborted,
+
+    /// A statement that needs a transaction block ran outside one.
+    #[error("there is no transaction in progress; send BEGIN first")]
+    NoTransaction,
+
+    /// `ROLLBACK TO` / `RELEASE` named a savepoint the block does not have.
+    #[error("savepoint {0:?} does not exist")]
+    NoSavepoint(String),
+
+    /// Computing the rows of a write failed (e.g. a bad cast in `INSERT …
+    /// SELECT`); kept whole so the edges can classify it.
+    #[error("{}", .0.strip_backtrace())]
+    Query(Box<datafusion::error::DataFusionError>),
+
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }

@@ -24,9 +24,10 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use deltalake::delta_datafusion::DeltaScanNext;
 use deltalake::kernel::transaction::CommitProperties;
-use deltalake::kernel::StructField;
+use deltalake::kernel::{Add, StructField};
 use deltalake::operations::write::WriteBuilder;
 use deltalake::protocol::SaveMode;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -36,9 +37,13 @@ use crate::error::{Error, ObjectKind, Result};
 use crate::names;
 use crate::registry::{ColumnDef, FrameDef};
 use crate::root::StorageRoot;
-use crate::scan::CellScan;
+use crate::scan::{live_files, CellScan};
 use crate::table::FrameTable;
+use crate::transaction::{Change, Staged, Transaction};
 use crate::types::{is_safe_cast, ColumnType};
+
+/// Size at which a staged write starts a new cell.
+const TARGET_CELL_BYTES: u64 = 128 * 1024 * 1024;
 
 /// Commit attempts before a writer gives up; appends never logically
 /// conflict, so this only bounds pathological contention.
@@ -346,24 +351,27 @@ impl Frames {
         }
     }
 
-    /// A DataFusion table provider over the frame's newest version.
+    /// A DataFusion table provider over the frame's newest version, or, when
+    /// the open block in `txn` wrote the frame, over what that block sees.
     pub async fn provider(
         &self,
         name: &FrameName,
         def: &FrameDef,
+        txn: &Transaction,
     ) -> Result<Arc<dyn TableProvider>> {
-        let table = self.open_or_create(name, def).await?;
-        let url = self.root.dir_url(&name.segments());
-        let cells = CellScan::try_new(
-            &table,
-            &url,
-            self.root.remote_store(),
-            scan_schema(def)?,
-            &def.partition_by,
-        )
-        .map_err(|e| Error::delta(name.to_string(), e))?;
-        let read: Arc<dyn TableProvider> = match cells {
-            Some(cells) => Arc::new(cells),
+        let staged = txn.staged(name);
+        let table = match &staged {
+            Some(staged) => staged.table.clone(),
+            None => self.open_or_create(name, def).await?,
+        };
+        let files = live_files(&table)
+            .map_err(|e| Error::delta(name.to_string(), e))?
+            .map(|live| match &staged {
+                Some(staged) => staged.view(live),
+                None => live,
+            });
+        let read: Arc<dyn TableProvider> = match files {
+            Some(files) => Arc::new(self.cell_scan(name, def, &files)?),
             // Deletion vectors or column mapping (written by another tool):
             // let delta-rs, which understands them, read the table.
             None => Arc::new(
@@ -379,7 +387,133 @@ impl Frames {
             name.clone(),
             def.clone(),
             read,
+            txn.clone(),
         )))
+    }
+
+    /// A scan over exactly `files` of the frame.
+    pub(crate) fn cell_scan(
+        &self,
+        name: &FrameName,
+        def: &FrameDef,
+        files: &[Add],
+    ) -> Result<CellScan> {
+        let url = self.root.dir_url(&name.segments());
+        CellScan::from_files(
+            files,
+            &url,
+            self.root.remote_store(),
+            scan_schema(def)?,
+            &def.partition_by,
+        )
+        .map_err(|e| Error::delta(name.to_string(), e))
+    }
+
+    /// The open block's staged state for `name`: `None` outside a block;
+    /// on the block's first write to the frame, a fresh one pinned at the
+    /// frame's newest version.
+    pub(crate) async fn staging(
+        &self,
+        txn: &Transaction,
+        name: &FrameName,
+        def: &FrameDef,
+    ) -> Result<Option<Staged>> {
+        let table = match txn.check_write(name)? {
+            None => return Ok(None),
+            Some(Some(staged)) => return Ok(Some(staged)),
+            Some(None) => self.open_or_create(name, def).await?,
+        };
+        if live_files(&table)
+            .map_err(|e| Error::delta(name.to_string(), e))?
+            .is_none()
+        {
+            return Err(Error::InvalidSchema(format!(
+                "frame {name} uses deletion vectors or column mapping (written by another tool); write it outside a transaction block"
+            )));
+        }
+        Ok(Some(Staged {
+            name: name.clone(),
+            table,
+            adds: Vec::new(),
+            removes: Vec::new(),
+            change: Change::Append,
+        }))
+    }
+
+    /// Inside an open block of `txn`, validates and writes the batches of
+    /// `input` as cells that the block commits at `COMMIT`; `Ok(None)` when
+    /// no block is open (the caller commits the write itself).
+    pub async fn stage_write(
+        &self,
+        txn: &Transaction,
+        name: &FrameName,
+        def: &FrameDef,
+        input: BoxStream<'static, Result<RecordBatch>>,
+        mode: WriteMode,
+        opts: WriteOptions,
+    ) -> Result<Option<WriteResult>> {
+        let started = Instant::now();
+        let Some(mut staged) = self.staging(txn, name, def).await? else {
+            return Ok(None);
+        };
+        let (adds, rows) = self
+            .write_cells(name, &staged.table, def, input, opts)
+            .await?;
+        let result = WriteResult {
+            cells_written: adds.len() as u64,
+            rows_written: rows,
+            bytes_written: adds.iter().map(|a| a.size.max(0) as u64).sum(),
+            version: staged.table.version().unwrap_or(0) as u64,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        match mode {
+            WriteMode::Append => {
+                staged.adds.extend(adds);
+            }
+            WriteMode::Overwrite => {
+                let live = live_files(&staged.table)
+                    .map_err(|e| Error::delta(name.to_string(), e))?
+                    .unwrap_or_default();
+                let old = staged.view(live);
+                for file in &old {
+                    staged.replace(file, Vec::new(), Change::Delete);
+                }
+                staged.adds.extend(adds);
+            }
+        }
+        txn.stage(staged)?;
+        Ok(Some(result))
+    }
+
+    /// Validates and writes `input` as new cells of `table` without
+    /// committing them; returns their `add` actions and the rows written.
+    pub(crate) async fn write_cells(
+        &self,
+        name: &FrameName,
+        table: &DeltaTable,
+        def: &FrameDef,
+        mut input: BoxStream<'static, Result<RecordBatch>>,
+        opts: WriteOptions,
+    ) -> Result<(Vec<Add>, u64)> {
+        let frame = || name.to_string();
+        let target = arrow_schema(def)?;
+        let mut writer = RecordBatchWriter::for_table(table)
+            .map_err(|e| Error::delta(frame(), e))?
+            .with_target_file_size(TARGET_CELL_BYTES);
+        let mut rows = 0;
+        while let Some(batch) = input.next().await {
+            let batch = conform(&batch?, def, &target, opts)?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            rows += batch.num_rows() as u64;
+            writer
+                .write(batch)
+                .await
+                .map_err(|e| Error::delta(frame(), e))?;
+        }
+        let adds = writer.flush().await.map_err(|e| Error::delta(frame(), e))?;
+        Ok((adds, rows))
     }
 
     /// Validates and writes `batches` in one commit.

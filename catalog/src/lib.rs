@@ -21,6 +21,7 @@ pub mod registry;
 pub mod root;
 pub mod scan;
 pub mod table;
+pub mod transaction;
 pub mod types;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use error::{Error, ObjectKind, Result};
 pub use frame::{FrameName, FrameStats, Frames, WriteMode, WriteOptions, WriteResult};
 pub use registry::{Change, ColumnDef, FrameDef, RegistrySnapshot, DEFAULT_BOX, DEFAULT_HIVE};
 pub use root::StorageRoot;
+pub use transaction::Transaction;
 
 use registry::Registry;
 

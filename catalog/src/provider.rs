@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 
-use crate::Catalog;
+use crate::{Catalog, Transaction};
 
 /// Schemas every hive shows besides its boxes, e.g. the gateway's
 /// `pg_catalog` and `information_schema`: (name, what makes it).
@@ -35,6 +35,8 @@ impl SystemSchema for Arc<dyn SchemaProvider> {
 pub struct HiveList {
     catalog: Arc<Catalog>,
     system: SystemSchemas,
+    /// The session's transaction block, so frames read and write through it.
+    txn: Transaction,
 }
 
 impl HiveList {
@@ -44,7 +46,17 @@ impl HiveList {
 
     /// A hive list whose every hive also answers `system` schemas by name.
     pub fn with_system_schemas(catalog: Arc<Catalog>, system: SystemSchemas) -> Self {
-        HiveList { catalog, system }
+        HiveList {
+            catalog,
+            system,
+            txn: Transaction::default(),
+        }
+    }
+
+    /// A hive list whose frames read and write through `txn`'s block.
+    pub fn with_transaction(mut self, txn: Transaction) -> Self {
+        self.txn = txn;
+        self
     }
 }
 
@@ -68,6 +80,7 @@ impl CatalogProviderList for HiveList {
                 catalog: self.catalog.clone(),
                 hive: name.to_string(),
                 system: self.system.clone(),
+                txn: self.txn.clone(),
             }) as _
         })
     }
@@ -78,6 +91,7 @@ struct Hive {
     catalog: Arc<Catalog>,
     hive: String,
     system: SystemSchemas,
+    txn: Transaction,
 }
 
 impl CatalogProvider for Hive {
@@ -101,6 +115,7 @@ impl CatalogProvider for Hive {
                 catalog: self.catalog.clone(),
                 hive: self.hive.clone(),
                 boxname: name.to_string(),
+                txn: self.txn.clone(),
             }) as _
         })
     }
@@ -111,6 +126,7 @@ struct BoxSchema {
     catalog: Arc<Catalog>,
     hive: String,
     boxname: String,
+    txn: Transaction,
 }
 
 #[async_trait]
@@ -135,7 +151,7 @@ impl SchemaProvider for BoxSchema {
         let provider = self
             .catalog
             .frames()
-            .provider(&frame, def)
+            .provider(&frame, def, &self.txn)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(Some(provider))

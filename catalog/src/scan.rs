@@ -30,6 +30,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
+use deltalake::kernel::Add;
 use deltalake::DeltaTable;
 use object_store::path::Path;
 use object_store::ObjectStore;
@@ -81,14 +82,22 @@ impl CellScan {
         arrow_schema: SchemaRef,
         partition_by: &[String],
     ) -> Result<Option<Self>, deltalake::DeltaTableError> {
-        let snapshot = table.snapshot()?;
-        let config = snapshot.metadata().configuration();
-        if config
-            .get("delta.columnMapping.mode")
-            .is_some_and(|m| m != "none")
-        {
+        let Some(files) = live_files(table)? else {
             return Ok(None);
-        }
+        };
+        Self::from_files(&files, table_url, store, arrow_schema, partition_by).map(Some)
+    }
+
+    /// Builds a scan over exactly `files` (the `add` actions of cells under
+    /// `table_url`): a version's live files, or those a transaction block
+    /// sees.
+    pub fn from_files(
+        files: &[Add],
+        table_url: &Url,
+        store: Option<Arc<dyn ObjectStore>>,
+        arrow_schema: SchemaRef,
+        partition_by: &[String],
+    ) -> Result<Self, deltalake::DeltaTableError> {
         let mut file_fields = Vec::new();
         let mut partition_fields = Vec::new();
         for field in arrow_schema.fields() {
@@ -131,17 +140,14 @@ impl CellScan {
 
         let root = Path::from_url_path(table_url.path())
             .map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;
-        let mut cells = Vec::new();
-        for file in snapshot.log_data().iter() {
-            if file.deletion_vector_descriptor().is_some() {
-                return Ok(None);
-            }
-            let relative = file.object_store_path();
+        let mut cells = Vec::with_capacity(files.len());
+        for file in files {
+            let relative =
+                Path::parse(&file.path).unwrap_or_else(|_| Path::from(file.path.as_str()));
             let path = Path::from_iter(root.parts().chain(relative.parts()));
-            let raw = file.partition_values_map();
             let mut partition_values = Vec::with_capacity(partition_fields.len());
             for field in &partition_fields {
-                let value = match raw.get(field.name()).cloned().flatten() {
+                let value = match file.partition_values.get(field.name()).cloned().flatten() {
                     Some(text) => ScalarValue::try_from_string(text, field.data_type())?,
                     None => ScalarValue::try_from(field.data_type())?,
                 };
@@ -150,15 +156,16 @@ impl CellScan {
                     Box::new(value),
                 ));
             }
+            let (rows, stats) = parse_stats(file.stats.as_deref(), &file_fields);
             cells.push(Cell {
                 path,
-                size: file.size().max(0) as u64,
-                rows: file.num_records(),
+                size: file.size.max(0) as u64,
+                rows,
                 partition_values,
-                stats: parse_stats(file.stats().as_deref(), &file_fields),
+                stats,
             });
         }
-        Ok(Some(CellScan {
+        Ok(CellScan {
             schema: Arc::new(Schema::new(table_fields)),
             file_schema: Arc::new(Schema::new(file_fields)),
             partition_fields: wrapped,
@@ -166,7 +173,7 @@ impl CellScan {
             store_url: store_url(table_url)?,
             store,
             cells,
-        }))
+        })
     }
 
     /// Which cells may hold rows matching `predicate` (all if there is none).
@@ -337,6 +344,29 @@ impl TableProvider for CellScan {
     }
 }
 
+/// The live cells of `table` as `add` actions, or `None` when the table
+/// uses deletion vectors or column mapping, which a plain Parquet read of
+/// its cells would get wrong.
+pub fn live_files(table: &DeltaTable) -> Result<Option<Vec<Add>>, deltalake::DeltaTableError> {
+    let snapshot = table.snapshot()?;
+    let config = snapshot.metadata().configuration();
+    if config
+        .get("delta.columnMapping.mode")
+        .is_some_and(|m| m != "none")
+    {
+        return Ok(None);
+    }
+    let mut files = Vec::new();
+    for file in snapshot.log_data().iter() {
+        if file.deletion_vector_descriptor().is_some() {
+            return Ok(None);
+        }
+        #[allow(deprecated)]
+        files.push(file.add_action());
+    }
+    Ok(Some(files))
+}
+
 /// The cells as DataFusion files, with their partition values.
 fn files(cells: &[&Cell]) -> Vec<PartitionedFile> {
     cells
@@ -380,12 +410,19 @@ fn store_url(table_url: &Url) -> Result<ObjectStoreUrl, deltalake::DeltaTableErr
 
 /// Reads min/max/null counts from a Delta `add` action's stats JSON for the
 /// column types whose stats are exact (strings are truncated in the log, so
-/// they are left out).
-fn parse_stats(stats: Option<&str>, fields: &[FieldRef]) -> HashMap<String, ColumnStats> {
+/// they are left out), and the cell's row count.
+fn parse_stats(
+    stats: Option<&str>,
+    fields: &[FieldRef],
+) -> (Option<usize>, HashMap<String, ColumnStats>) {
     let mut out = HashMap::new();
     let Some(json) = stats.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok()) else {
-        return out;
+        return (None, out);
     };
+    let rows = json
+        .get("numRecords")
+        .and_then(|n| n.as_u64())
+        .map(|n| n as usize);
     for field in fields {
         let exact = matches!(
             field.data_type(),
@@ -424,7 +461,7 @@ fn parse_stats(stats: Option<&str>, fields: &[FieldRef]) -> HashMap<String, Colu
             },
         );
     }
-    out
+    (rows, out)
 }
 
 #[cfg(test)]

@@ -15,21 +15,27 @@ use arrow::array::{RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::Column;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::SessionState;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{cast, lit, when};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
+use datafusion::prelude::SessionContext;
 use datafusion::sql::unparser::expr_to_sql;
 use deltalake::kernel::transaction::CommitProperties;
 use futures::TryStreamExt;
 
 use crate::error::Error;
-use crate::frame::{FrameName, Frames, WriteMode, WriteOptions};
+use crate::frame::{arrow_schema, FrameName, Frames, WriteMode, WriteOptions};
 use crate::registry::FrameDef;
+use crate::scan::live_files;
+use crate::transaction::{Change, Staged, Transaction};
 
 /// A frame at its newest version, readable and writable from SQL.
 #[derive(Debug)]
@@ -38,6 +44,8 @@ pub struct FrameTable {
     name: FrameName,
     def: FrameDef,
     read: Arc<dyn TableProvider>,
+    /// The session's transaction block: writes inside one are staged.
+    txn: Transaction,
 }
 
 impl FrameTable {
@@ -46,13 +54,107 @@ impl FrameTable {
         name: FrameName,
         def: FrameDef,
         read: Arc<dyn TableProvider>,
+        txn: Transaction,
     ) -> Self {
         FrameTable {
             frames,
             name,
             def,
             read,
+            txn,
         }
+    }
+
+    /// `DELETE` (no `assignments`) or `UPDATE` inside a transaction block:
+    /// every cell the block sees that holds a row matching `filters` is
+    /// rewritten without those rows, or with them changed, as staged cells
+    /// that replace it. Returns the number of matching rows.
+    async fn stage_rewrite(
+        &self,
+        state: &dyn Session,
+        mut staged: Staged,
+        filters: Vec<Expr>,
+        assignments: Option<Vec<(String, Expr)>>,
+    ) -> DfResult<u64> {
+        let state = state
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .ok_or_else(|| {
+                DataFusionError::Internal("a DELETE/UPDATE needs a SessionState".into())
+            })?;
+        let ctx = SessionContext::new_with_state(state.clone());
+        let predicate = conjunction(filters.into_iter().map(unqualified)).unwrap_or(lit(true));
+        let matches = predicate.clone().is_true();
+        let change = match assignments {
+            Some(_) => Change::Update,
+            None => Change::Delete,
+        };
+        let target = arrow_schema(&self.def).map_err(external)?;
+        let columns = target
+            .fields()
+            .iter()
+            .map(|field| {
+                let current = Expr::Column(Column::new_unqualified(field.name()));
+                let assigned = assignments
+                    .iter()
+                    .flatten()
+                    .find(|(column, _)| column == field.name());
+                let value = match assigned {
+                    Some((_, value)) => {
+                        when(matches.clone(), unqualified(value.clone())).otherwise(current)?
+                    }
+                    None => current,
+                };
+                Ok(cast(value, field.data_type().clone()).alias(field.name()))
+            })
+            .collect::<DfResult<Vec<_>>>()?;
+        let live = live_files(&staged.table)
+            .map_err(|e| external(Error::delta(self.name.to_string(), e)))?
+            .unwrap_or_default();
+        let mut count = 0;
+        for file in staged.view(live) {
+            let scan = self
+                .frames
+                .cell_scan(&self.name, &self.def, std::slice::from_ref(&file))
+                .map_err(external)?;
+            let cell = ctx.read_table(Arc::new(scan))?;
+            let matched = cell.clone().filter(matches.clone())?.count().await? as u64;
+            if matched == 0 {
+                continue;
+            }
+            count += matched;
+            let kept = match change {
+                Change::Delete => cell.filter(predicate.clone().is_not_true())?,
+                _ => cell,
+            };
+            let rows = kept
+                .select(columns.clone())?
+                .execute_stream()
+                .await?
+                .map_err(|e| Error::Query(Box::new(e)));
+            let (adds, _) = self
+                .frames
+                .write_cells(
+                    &self.name,
+                    &staged.table,
+                    &self.def,
+                    Box::pin(rows),
+                    WriteOptions::default(),
+                )
+                .await
+                .map_err(external)?;
+            staged.replace(&file, adds, change);
+        }
+        self.txn.stage(staged).map_err(external)?;
+        Ok(count)
+    }
+
+    /// The open block's staged state for this frame (`None` outside a block).
+    async fn staging(&self) -> DfResult<Option<Staged>> {
+        self.frames
+            .staging(&self.txn, &self.name, &self.def)
+            .await
+            .map_err(external)
     }
 
     /// The filters as one SQL predicate for delta-rs, which plans it against
@@ -107,6 +209,7 @@ impl TableProvider for FrameTable {
             }
         };
         let sink = FrameSink {
+            txn: self.txn.clone(),
             frames: self.frames.clone(),
             name: self.name.clone(),
             def: self.def.clone(),
@@ -118,9 +221,13 @@ impl TableProvider for FrameTable {
 
     async fn delete_from(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         filters: Vec<Expr>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if let Some(staged) = self.staging().await? {
+            let count = self.stage_rewrite(state, staged, filters, None).await?;
+            return count_plan(count);
+        }
         let predicate = self.predicate(filters)?;
         let table = self.frames.open(&self.name).await.map_err(external)?;
         let mut op = table.delete().with_commit_properties(commit_properties());
@@ -135,7 +242,7 @@ impl TableProvider for FrameTable {
 
     async fn update(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         assignments: Vec<(String, Expr)>,
         filters: Vec<Expr>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
@@ -146,6 +253,12 @@ impl TableProvider for FrameTable {
                     "is a partition column and cannot be updated; DELETE the rows and INSERT them with the new value",
                 )));
             }
+        }
+        if let Some(staged) = self.staging().await? {
+            let count = self
+                .stage_rewrite(state, staged, filters, Some(assignments))
+                .await?;
+            return count_plan(count);
         }
         let predicate = self.predicate(filters)?;
         let table = self.frames.open(&self.name).await.map_err(external)?;
@@ -161,6 +274,25 @@ impl TableProvider for FrameTable {
             .map_err(|e| external(Error::delta(self.name.to_string(), e)))?;
         count_plan(metrics.num_updated_rows as u64)
     }
+}
+
+/// `expr` with its columns unqualified, to be planned against a single
+/// cell's scan rather than the statement's table reference.
+fn unqualified(expr: Expr) -> Expr {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    expr.transform(|e| match e {
+        Expr::Column(c) if c.relation.is_some() => Ok(Transformed::yes(Expr::Column(
+            Column::new_unqualified(c.name),
+        ))),
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+    .unwrap_or_else(|e| {
+        Expr::Literal(
+            datafusion::scalar::ScalarValue::Utf8(Some(e.to_string())),
+            None,
+        )
+    })
 }
 
 /// Removes the casts DataFusion adds to match Apiary's read types
@@ -220,6 +352,7 @@ fn count_plan(count: u64) -> DfResult<Arc<dyn ExecutionPlan>> {
 /// Gathers an `INSERT`'s rows and commits them as one write.
 #[derive(Debug)]
 struct FrameSink {
+    txn: Transaction,
     frames: Frames,
     name: FrameName,
     def: FrameDef,
@@ -244,6 +377,25 @@ impl DataSink for FrameSink {
         data: datafusion::execution::SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> DfResult<u64> {
+        if self.txn.is_open() {
+            let rows = data.map_err(|e| Error::Query(Box::new(e)));
+            let staged = self
+                .frames
+                .stage_write(
+                    &self.txn,
+                    &self.name,
+                    &self.def,
+                    Box::pin(rows),
+                    self.mode,
+                    WriteOptions::default(),
+                )
+                .await
+                .map_err(external)?;
+            if let Some(written) = staged {
+                return Ok(written.rows_written);
+            }
+            return Err(external(Error::NoTransaction));
+        }
         let batches: Vec<RecordBatch> = data.try_collect().await?;
         let written = self
             .frames

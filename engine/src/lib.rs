@@ -28,4 +28,4 @@ pub use apiary_catalog as catalog;
 pub use colony::{regulation, ColonyStatus};
 pub use error::{EngineError, Result};
 pub use node::{Node, NodeConfig, NodeInfo, SwarmStatus};
-pub use session::{Outcome, Prepared, QueryResult, Session};
+pub use session::{transaction_control, Control, Outcome, Prepared, QueryResult, Session};

@@ -5,16 +5,20 @@
 //! ([`crate::command`]) are answered here from the catalog; everything else is
 //! planned and run by DataFusion over [`apiary_catalog::provider::HiveList`].
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use apiary_catalog::provider::{HiveList, SystemSchemas};
 use apiary_catalog::{
-    names, Catalog, FrameDef, FrameName, ObjectKind, WriteMode, WriteOptions, WriteResult,
-    DEFAULT_BOX, DEFAULT_HIVE,
+    names, Catalog, FrameDef, FrameName, ObjectKind, Transaction, WriteMode, WriteOptions,
+    WriteResult, DEFAULT_BOX, DEFAULT_HIVE,
 };
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
+use datafusion::common::TableReference;
+use datafusion::datasource::provider_as_source;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
@@ -115,6 +119,9 @@ pub struct Session {
     /// The node this session runs on, for `SHOW SWARM`, `SHOW COLONY` and
     /// `EXPLAIN ANALYZE`.
     vitals: Option<Arc<Vitals>>,
+    /// The open `BEGIN … COMMIT` block, if any; its frames' writes are
+    /// staged until `COMMIT`.
+    txn: Transaction,
 }
 
 impl std::fmt::Debug for Session {
@@ -153,6 +160,7 @@ impl Session {
         distributor: Option<Arc<Distributor>>,
         vitals: Option<Arc<Vitals>>,
     ) -> Self {
+        let txn = Transaction::default();
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(DEFAULT_HIVE, DEFAULT_BOX)
             .with_create_default_catalog_and_schema(false)
@@ -164,10 +172,10 @@ impl Session {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_catalog_list(Arc::new(HiveList::with_system_schemas(
-                catalog.clone(),
-                system,
-            )));
+            .with_catalog_list(Arc::new(
+                HiveList::with_system_schemas(catalog.clone(), system)
+                    .with_transaction(txn.clone()),
+            ));
         if let Some(distributor) = distributor {
             state = state.with_physical_optimizer_rule(Arc::new(Distribute::new(distributor)));
         }
@@ -177,7 +185,58 @@ impl Session {
             ctx: SessionContext::new_with_state(state),
             running,
             vitals,
+            txn,
         }
+    }
+
+    /// `BEGIN`: later writes are staged until [`Session::commit`]. `false`
+    /// when a block is already open (it stays open, as in Postgres).
+    pub fn begin(&self) -> bool {
+        self.txn.begin()
+    }
+
+    /// Whether a transaction block is open.
+    pub fn in_transaction(&self) -> bool {
+        self.txn.is_open()
+    }
+
+    /// Whether a statement failed in the open block, which then only ends.
+    pub fn transaction_failed(&self) -> bool {
+        self.txn.is_failed()
+    }
+
+    /// Marks the open block failed after an error: what it staged is
+    /// dropped and only `COMMIT`/`ROLLBACK` end it.
+    pub fn fail_transaction(&self) {
+        self.txn.fail()
+    }
+
+    /// `COMMIT`: the block's writes become one commit per frame. `Ok(false)`
+    /// when the block had failed and was rolled back instead.
+    pub async fn commit(&self) -> Result<bool> {
+        Ok(self.txn.commit().await?)
+    }
+
+    /// `SAVEPOINT name` in the open block.
+    pub fn savepoint(&self, name: &str) -> Result<()> {
+        Ok(self.txn.savepoint(name)?)
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`: the block's writes since are dropped
+    /// and a failed block can go on.
+    pub fn rollback_to(&self, name: &str) -> Result<()> {
+        Ok(self.txn.rollback_to(name)?)
+    }
+
+    /// `RELEASE SAVEPOINT name`.
+    pub fn release(&self, name: &str) -> Result<()> {
+        Ok(self.txn.release(name)?)
+    }
+
+    /// `ROLLBACK`: the block's writes are dropped. `false` when no block was
+    /// open.
+    pub fn rollback(&self) -> bool {
+        self.txn.rollback()
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -251,10 +310,48 @@ impl Session {
         }
         let mut last = None;
         for statement in statements {
-            let prepared = self.prepare(statement).await?;
-            last = Some(self.execute(prepared).await?.collect().await?);
+            let control = match &statement {
+                DfStatement::Statement(inner) => transaction_control(inner),
+                _ => None,
+            };
+            let result = match control {
+                Some(control) => self.control(control).await,
+                None => self.run_one(statement).await,
+            };
+            match result {
+                Ok(result) => last = Some(result),
+                Err(e) => {
+                    // As in Postgres: an error ends the block's chance to
+                    // commit; the SDK has no later ROLLBACK, so end it now.
+                    self.rollback();
+                    return Err(e);
+                }
+            }
         }
         last.ok_or_else(|| EngineError::InvalidArgument("the query has no statements".into()))
+    }
+
+    async fn run_one(&self, statement: DfStatement) -> Result<QueryResult> {
+        let prepared = self.prepare(statement).await?;
+        self.execute(prepared).await?.collect().await
+    }
+
+    /// Runs `BEGIN`, `COMMIT` or `ROLLBACK` for [`Session::sql`].
+    async fn control(&self, control: Control) -> Result<QueryResult> {
+        match control {
+            Control::Begin => {
+                self.begin();
+                message("BEGIN")
+            }
+            Control::Commit => {
+                let committed = self.commit().await?;
+                message(if committed { "COMMIT" } else { "ROLLBACK" })
+            }
+            Control::Rollback => {
+                self.rollback();
+                message("ROLLBACK")
+            }
+        }
     }
 
     /// Waits until this node's colony lets `work` in (see
@@ -279,11 +376,17 @@ impl Session {
     ) -> Result<WriteResult> {
         self.admit(Work::Write).await?;
         let _running = Running::start(&self.running);
-        Ok(self
-            .catalog
-            .frames()
-            .write(name, def, batches, mode, opts)
-            .await?)
+        let frames = self.catalog.frames();
+        if self.txn.is_open() {
+            let input = futures::stream::iter(batches.to_vec().into_iter().map(Ok)).boxed();
+            if let Some(staged) = frames
+                .stage_write(&self.txn, name, def, input, mode, opts)
+                .await?
+            {
+                return Ok(staged);
+            }
+        }
+        Ok(frames.write(name, def, batches, mode, opts).await?)
     }
 
     /// Like [`Session::write`] for batches that arrive over time (`COPY FROM
@@ -301,12 +404,20 @@ impl Session {
         self.admit(Work::Write).await?;
         let running = Running::start(&self.running);
         let catalog = self.catalog.clone();
+        let txn = self.txn.clone();
         Ok(async move {
             let _running = running;
-            Ok(catalog
-                .frames()
-                .write_stream(&name, &def, input, mode, opts)
-                .await?)
+            let frames = catalog.frames();
+            if txn.is_open() {
+                return match frames
+                    .stage_write(&txn, &name, &def, input, mode, opts)
+                    .await?
+                {
+                    Some(staged) => Ok(staged),
+                    None => Err(apiary_catalog::Error::NoTransaction.into()),
+                };
+            }
+            Ok(frames.write_stream(&name, &def, input, mode, opts).await?)
         })
     }
 
@@ -346,21 +457,63 @@ impl Session {
             if ddl::is_catalog_statement(inner) {
                 return Ok(Prepared::Catalog(inner.clone()));
             }
-            if matches!(
-                inner.as_ref(),
-                Statement::StartTransaction { .. }
-                    | Statement::Commit { .. }
-                    | Statement::Rollback { .. }
-            ) {
+            if transaction_control(inner).is_some() {
                 return Err(EngineError::Unsupported {
-                    statement: "BEGIN/COMMIT/ROLLBACK".into(),
-                    hint: "every write commits atomically on its own; run statements without BEGIN/COMMIT".into(),
+                    statement: "BEGIN/COMMIT/ROLLBACK as a prepared statement".into(),
+                    hint:
+                        "send transaction control as plain SQL (Session::begin, commit, rollback)"
+                            .into(),
                 });
             }
         }
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(statement).await?;
         check_supported(&plan)?;
+        // Type coercion (a UNION's or CASE's common type, literals cast to
+        // their column's type) is part of analysis: the prepared plan's
+        // schema is then the schema its rows will have, which is what a
+        // client is told at Describe.
+        let plan = state
+            .analyzer()
+            .execute_and_check(plan, state.config_options(), |_, _| {})?;
         Ok(Prepared::Plan(plan))
+    }
+
+    /// `plan` with every table scan's provider resolved again. A provider
+    /// is pinned to the frame version it was opened at; a statement prepared
+    /// earlier and executed now (the extended protocol's Execute, a cached
+    /// prepared statement) must read each frame as of now, and through the
+    /// transaction block open now.
+    pub async fn rebind(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
+        let mut tables: Vec<TableReference> = Vec::new();
+        plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                if !tables.contains(&scan.table_name) {
+                    tables.push(scan.table_name.clone());
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        if tables.is_empty() {
+            return Ok(plan);
+        }
+        self.catalog.refresh().await?;
+        let mut fresh = HashMap::new();
+        for table in tables {
+            let provider = self.ctx.table_provider(table.clone()).await?;
+            fresh.insert(table, provider_as_source(provider));
+        }
+        let plan = plan.transform_up_with_subqueries(|node| match node {
+            LogicalPlan::TableScan(mut scan) => match fresh.get(&scan.table_name) {
+                Some(source) => {
+                    scan.source = source.clone();
+                    Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+                }
+                None => Ok(Transformed::no(LogicalPlan::TableScan(scan))),
+            },
+            other => Ok(Transformed::no(other)),
+        })?;
+        Ok(plan.data)
     }
 
     /// Runs a prepared statement. Queries stream their rows; writes and
@@ -527,6 +680,27 @@ impl Session {
             Arc::new(UInt64Array::from(vec![stats.bytes; n])),
         ];
         Ok(QueryResult::single(RecordBatch::try_new(schema, columns)?))
+    }
+}
+
+/// Transaction control statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Begin,
+    Commit,
+    Rollback,
+}
+
+/// Which transaction control `statement` is, if it is one (`BEGIN`, `START
+/// TRANSACTION`, `COMMIT`, `END`, `ROLLBACK`, `ABORT`).
+pub fn transaction_control(statement: &Statement) -> Option<Control> {
+    match statement {
+        Statement::StartTransaction { .. } => Some(Control::Begin),
+        Statement::Commit { .. } => Some(Control::Commit),
+        Statement::Rollback {
+            savepoint: None, ..
+        } => Some(Control::Rollback),
+        _ => None,
     }
 }
 

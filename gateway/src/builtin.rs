@@ -2,9 +2,8 @@
 //! `SHOW`, transaction control, `DISCARD ALL`, `RESET`, `DEALLOCATE`,
 //! `CLOSE`, `LISTEN`/`UNLISTEN`.
 //!
-//! Apiary commits every statement on its own (each write is one Delta
-//! commit), so `BEGIN`/`COMMIT`/`ROLLBACK` are accepted and tracked for the
-//! protocol's transaction status but group nothing; docs/sql.md says so.
+//! `BEGIN`/`COMMIT`/`ROLLBACK` run in the handler (they end the session's
+//! transaction block); savepoints run here on the same block.
 //! `SET search_path` chooses the connection's box; every other parameter
 //! lives in the connection's [`Settings`].
 
@@ -17,9 +16,8 @@ use apiary_engine::Session;
 use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
 use futures::stream;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
-use pgwire::api::{ClientInfo, Type};
+use pgwire::api::Type;
 use pgwire::error::{PgWireError, PgWireResult};
-use pgwire::messages::response::TransactionStatus;
 use pgwire::types::format::FormatOptions;
 
 use crate::auth::METADATA_HIVE;
@@ -184,9 +182,8 @@ pub fn result_fields(statement: &Statement) -> Vec<FieldInfo> {
 /// `SHOW ALL`'s columns, as Postgres names them.
 const SHOW_ALL_COLUMNS: [&str; 3] = ["name", "setting", "description"];
 
-/// Runs a builtin statement for `client` on `session`.
-pub fn run<C: ClientInfo + ?Sized>(
-    client: &mut C,
+/// Runs a builtin statement on `session`.
+pub fn run(
     session: &Session,
     settings: &Settings,
     statement: &Statement,
@@ -195,20 +192,27 @@ pub fn run<C: ClientInfo + ?Sized>(
     match statement {
         Statement::Set(set) => run_set(session, settings, set),
         Statement::ShowVariable { variable } => show(session, settings, variable),
-        Statement::StartTransaction { .. } => match client.transaction_status() {
-            TransactionStatus::Idle => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
-            _ => tag("BEGIN"),
-        },
-        Statement::Commit { .. } => match client.transaction_status() {
-            TransactionStatus::Error => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
-            _ => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
-        },
         Statement::Rollback {
-            savepoint: Some(_), ..
-        } => tag("ROLLBACK"),
-        Statement::Rollback { .. } => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
-        Statement::Savepoint { .. } => tag("SAVEPOINT"),
-        Statement::ReleaseSavepoint { .. } => tag("RELEASE"),
+            savepoint: Some(name),
+            ..
+        } => {
+            session
+                .rollback_to(&name.value.to_ascii_lowercase())
+                .map_err(from_engine)?;
+            tag("ROLLBACK")
+        }
+        Statement::Savepoint { name } => {
+            session
+                .savepoint(&name.value.to_ascii_lowercase())
+                .map_err(from_engine)?;
+            tag("SAVEPOINT")
+        }
+        Statement::ReleaseSavepoint { name } => {
+            session
+                .release(&name.value.to_ascii_lowercase())
+                .map_err(from_engine)?;
+            tag("RELEASE")
+        }
         Statement::Discard { .. } => {
             reset_all(session, settings)?;
             tag("DISCARD ALL")

@@ -15,11 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apiary_engine::catalog::{DEFAULT_BOX, DEFAULT_HIVE};
-use apiary_engine::{Node, Outcome, Prepared, QueryResult, Session};
+use apiary_engine::{transaction_control, Control, Node, Outcome, Prepared, QueryResult, Session};
 use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
@@ -38,6 +40,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
+use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::PgWireBackendMessage;
 use tokio::time::Instant;
 
@@ -163,11 +166,13 @@ async fn with_timeout<T>(
 /// this returns, under pgwire's cancel handling and the caller's timeout; the
 /// rest streams under the connection's own cancel signal and `deadline`.
 async fn rows_response(
-    mut stream: SendableRecordBatchStream,
+    stream: SendableRecordBatchStream,
+    described: Option<&SchemaRef>,
     format: &Format,
     conn: &Connection,
     deadline: Option<Instant>,
 ) -> PgWireResult<Response> {
+    let mut stream = as_described(stream, described)?;
     let schema = stream.schema();
     let fields = Arc::new(arrow_schema_to_pg_fields(
         &schema,
@@ -232,14 +237,69 @@ where
     Ok(Response::Execution(Tag::new(&command).with_rows(count)))
 }
 
+/// `stream` with the column types the client was told at Describe, so the
+/// RowDescription and the bytes of every row agree. The prepared plan is
+/// analyzed, so the types match already; a plan whose execution still
+/// changes a type is cast back, and one that cannot be is an error rather
+/// than a row the client would misread.
+fn as_described(
+    stream: SendableRecordBatchStream,
+    described: Option<&SchemaRef>,
+) -> PgWireResult<SendableRecordBatchStream> {
+    let Some(described) = described else {
+        return Ok(stream);
+    };
+    let actual = stream.schema();
+    let same = actual.fields().len() == described.fields().len()
+        && actual
+            .fields()
+            .iter()
+            .zip(described.fields())
+            .all(|(a, d)| a.data_type() == d.data_type() || d.data_type().is_null());
+    if same {
+        return Ok(stream);
+    }
+    if actual.fields().len() != described.fields().len() {
+        return Err(error(
+            "XX000",
+            "the statement's result columns changed after it was described; prepare it again",
+        ));
+    }
+    let target = Arc::new(datafusion::arrow::datatypes::Schema::new(
+        actual
+            .fields()
+            .iter()
+            .zip(described.fields())
+            .map(|(a, d)| match d.data_type() {
+                // An untyped parameter's column: described as unknown, sent as it is.
+                DataType::Null => a.as_ref().clone(),
+                described => a.as_ref().clone().with_data_type(described.clone()),
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let schema = target.clone();
+    let cast = stream.map(move |batch| {
+        let batch = batch?;
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(target.fields())
+            .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(target.clone(), columns)?)
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, cast)))
+}
+
 async fn outcome_response(
     outcome: Outcome,
+    described: Option<&SchemaRef>,
     format: &Format,
     conn: &Connection,
     deadline: Option<Instant>,
 ) -> PgWireResult<Response> {
     match outcome {
-        Outcome::Rows(stream) => rows_response(stream, format, conn, deadline).await,
+        Outcome::Rows(stream) => rows_response(stream, described, format, conn, deadline).await,
         Outcome::Done { command, rows } => {
             let mut tag = Tag::new(&command);
             if command == "INSERT" {
@@ -266,6 +326,56 @@ async fn start_copy(conn: &Connection, copy: CopyIn) -> PgWireResult<Response> {
     )))
 }
 
+/// A failed transaction block runs nothing but `COMMIT`/`ROLLBACK` (and
+/// `ROLLBACK TO SAVEPOINT`); Postgres answers 25P02 to anything else.
+fn check_block(session: &Session, statement: Option<&Statement>) -> PgWireResult<()> {
+    let ends_failure = statement.is_some_and(|s| {
+        transaction_control(s).is_some()
+            || matches!(
+                s,
+                Statement::Rollback {
+                    savepoint: Some(_),
+                    ..
+                }
+            )
+    });
+    if session.transaction_failed() && !ends_failure {
+        return Err(error(
+            "25P02",
+            "current transaction is aborted, commands ignored until end of transaction block; send ROLLBACK",
+        ));
+    }
+    Ok(())
+}
+
+/// `BEGIN`, `COMMIT` and `ROLLBACK` on the connection's session, with the
+/// tags Postgres answers: `COMMIT` of a failed block answers `ROLLBACK`, and
+/// a `COMMIT` that fails (40001 on a conflict) still ends the block.
+async fn run_control<C: ClientInfo + ?Sized>(
+    client: &mut C,
+    session: &Session,
+    control: Control,
+) -> PgWireResult<Response> {
+    match control {
+        Control::Begin => {
+            session.begin();
+            Ok(Response::TransactionStart(Tag::new("BEGIN")))
+        }
+        Control::Commit => match session.commit().await {
+            Ok(true) => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
+            Ok(false) => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+            Err(e) => {
+                client.set_transaction_status(TransactionStatus::Idle);
+                Err(from_engine(e))
+            }
+        },
+        Control::Rollback => {
+            session.rollback();
+            Ok(Response::TransactionEnd(Tag::new("ROLLBACK")))
+        }
+    }
+}
+
 impl QueryService {
     /// Runs one parsed statement for the simple query protocol.
     async fn run_statement<C>(
@@ -277,8 +387,13 @@ impl QueryService {
     where
         C: ClientInfo + Send + Sync + ?Sized,
     {
+        check_block(&conn.session, Some(&statement))?;
+        let control = transaction_control(&statement);
+        if let Some(control) = control {
+            return run_control(client, &conn.session, control).await;
+        }
         if builtin::is_builtin(&statement) {
-            return builtin::run(client, &conn.session, &conn.settings, &statement);
+            return builtin::run(&conn.session, &conn.settings, &statement);
         }
         if let Some(copy) = CopyIn::from_statement(&statement)? {
             return start_copy(conn, copy).await;
@@ -293,7 +408,7 @@ impl QueryService {
             .await
             .map_err(from_engine)?;
         let outcome = conn.session.execute(prepared).await.map_err(from_engine)?;
-        outcome_response(outcome, &Format::UnifiedText, conn, deadline).await
+        outcome_response(outcome, None, &Format::UnifiedText, conn, deadline).await
     }
 }
 
@@ -307,6 +422,30 @@ impl SimpleQueryHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let conn = self.connection(client)?;
+        let responses = self.run_query(client, &conn, query).await;
+        let failed = match &responses {
+            Ok(responses) => responses.iter().any(|r| matches!(r, Response::Error(_))),
+            Err(_) => true,
+        };
+        if failed {
+            // As in Postgres, an error inside a block aborts it.
+            conn.session.fail_transaction();
+        }
+        responses
+    }
+}
+
+impl QueryService {
+    /// Runs a simple-protocol query string, statement by statement.
+    async fn run_query<C>(
+        &self,
+        client: &mut C,
+        conn: &Connection,
+        query: &str,
+    ) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + Send + Sync,
+    {
         let timeout = conn.settings.statement_timeout();
         if let Some(result) = conn.session.command(query).await.map_err(from_engine)? {
             return Ok(vec![result_response(
@@ -321,7 +460,7 @@ impl SimpleQueryHandler for QueryService {
         }
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
-            match with_timeout(timeout, self.run_statement(client, &conn, statement)).await {
+            match with_timeout(timeout, self.run_statement(client, conn, statement)).await {
                 Ok(response) => responses.push(response),
                 // Earlier statements' results go out, then the error.
                 Err(e) if !responses.is_empty() => {
@@ -521,37 +660,68 @@ impl ExtendedQueryHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let conn = self.connection(client)?;
+        let response = self.execute_portal(client, &conn, portal, max_rows).await;
+        if response.is_err() {
+            // As in Postgres, an error inside a block aborts it.
+            conn.session.fail_transaction();
+        }
+        response
+    }
+}
+
+impl QueryService {
+    /// Runs a bound portal for the extended protocol.
+    async fn execute_portal<C>(
+        &self,
+        client: &mut C,
+        conn: &Connection,
+        portal: &Portal<Stmt>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         let format = &portal.result_column_format;
         let timeout = conn.settings.statement_timeout();
         let deadline = timeout.map(|limit| Instant::now() + limit);
+        let builtin = match &portal.statement.statement {
+            Stmt::Builtin(statement) => Some(statement.as_ref()),
+            _ => None,
+        };
+        check_block(&conn.session, builtin)?;
+        let control = builtin.and_then(transaction_control);
+        if let Some(control) = control {
+            return run_control(client, &conn.session, control).await;
+        }
         match &portal.statement.statement {
             Stmt::Command { text, .. } => {
                 let result = conn.session.command(text).await.map_err(from_engine)?;
                 let result = result.ok_or_else(|| error("XX000", "command vanished"))?;
                 result_response(result, format, &conn.settings)
             }
-            Stmt::Builtin(statement) => {
-                builtin::run(client, &conn.session, &conn.settings, statement)
-            }
-            Stmt::Copy(copy) => start_copy(&conn, copy.as_ref().clone()).await,
-            Stmt::Engine { prepared, .. } => {
+            Stmt::Builtin(statement) => builtin::run(&conn.session, &conn.settings, statement),
+            Stmt::Copy(copy) => start_copy(conn, copy.as_ref().clone()).await,
+            Stmt::Engine { prepared, schema } => {
                 let prepared = match prepared {
                     Prepared::Plan(plan) => {
                         let types = parameter_types(plan)?;
                         let refs: Vec<Option<&DataType>> =
                             types.iter().map(|t| t.as_ref()).collect();
                         let params = deserialize_parameters(portal, &refs)?;
-                        Prepared::Plan(
-                            plan.clone()
-                                .replace_params_with_values(&params)
-                                .map_err(from_datafusion)?,
-                        )
+                        let plan = plan
+                            .clone()
+                            .replace_params_with_values(&params)
+                            .map_err(from_datafusion)?;
+                        Prepared::Plan(conn.session.rebind(plan).await.map_err(from_engine)?)
                     }
                     other => other.clone(),
                 };
                 with_timeout(timeout, async {
                     let outcome = conn.session.execute(prepared).await.map_err(from_engine)?;
-                    match outcome_response(outcome, format, &conn, deadline).await? {
+                    match outcome_response(outcome, schema.as_ref(), format, conn, deadline).await?
+                    {
                         Response::Query(rows) if max_rows == 0 => send_rows(client, rows).await,
                         other => Ok(other),
                     }

@@ -63,7 +63,12 @@ fn catalog_code(e: &CatalogError) -> &'static str {
         CatalogError::InvalidSchema(_) => "42P16",
         CatalogError::SchemaMismatch { detail, .. } if detail.contains("null") => "23502",
         CatalogError::SchemaMismatch { .. } => "42804",
-        CatalogError::RegistryContention { .. } => "40001",
+        CatalogError::RegistryContention { .. } | CatalogError::Conflict { .. } => "40001",
+        CatalogError::TransactionScope { .. } => "0A000",
+        CatalogError::TransactionAborted => "25P02",
+        CatalogError::NoTransaction => "25P01",
+        CatalogError::NoSavepoint(_) => "3B001",
+        CatalogError::Query(df) => datafusion_code(df),
         CatalogError::StorageUnavailable { .. } | CatalogError::Storage { .. } => "58030",
         _ => "XX000",
     }

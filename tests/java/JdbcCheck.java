@@ -23,6 +23,13 @@ public class JdbcCheck {
         }
     }
 
+    static long count(Statement s) throws Exception {
+        try (ResultSet rs = s.executeQuery("SELECT count(*) FROM payments")) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
     /** Base time plus i seconds, keeping the microseconds. */
     static Timestamp at(Timestamp base, int i) {
         Timestamp t = new Timestamp(base.getTime() + i * 1000L);
@@ -83,6 +90,25 @@ public class JdbcCheck {
             }
             System.out.println("tables " + tables);
             System.out.println("columns " + columns);
+
+            // Autocommit off, as many tools run: ROLLBACK keeps nothing, COMMIT keeps all.
+            conn.setAutoCommit(false);
+            try (PreparedStatement insert = conn.prepareStatement("INSERT INTO payments (id) VALUES (?)");
+                 Statement s = conn.createStatement()) {
+                insert.setLong(1, 100);
+                insert.executeUpdate();
+                s.executeUpdate("DELETE FROM payments WHERE id = 1");
+                check(count(s) == 7, "read-your-writes inside the transaction");
+                conn.rollback();
+                check(count(s) == 7, "rollback keeps the frame as it was");
+                insert.setLong(1, 101);
+                insert.executeUpdate();
+                conn.commit();
+                check(count(s) == 8, "commit keeps the insert");
+                conn.commit();
+            }
+            conn.setAutoCommit(true);
+            System.out.println("transactions ok");
         }
         System.out.println("ok");
     }
