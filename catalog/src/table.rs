@@ -15,6 +15,7 @@ use arrow::array::{RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::Column;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
@@ -279,44 +280,42 @@ impl TableProvider for FrameTable {
 /// `expr` with its columns unqualified, to be planned against a single
 /// cell's scan rather than the statement's table reference.
 fn unqualified(expr: Expr) -> Expr {
-    use datafusion::common::tree_node::{Transformed, TreeNode};
-    expr.transform(|e| match e {
-        Expr::Column(c) if c.relation.is_some() => Ok(Transformed::yes(Expr::Column(
-            Column::new_unqualified(c.name),
-        ))),
-        other => Ok(Transformed::no(other)),
+    rewrite(expr, |e| match e {
+        Expr::Column(c) if c.relation.is_some() => {
+            Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))
+        }
+        other => Transformed::no(other),
     })
-    .map(|t| t.data)
-    .unwrap_or_else(|e| {
-        Expr::Literal(
-            datafusion::scalar::ScalarValue::Utf8(Some(e.to_string())),
-            None,
-        )
-    })
+}
+
+/// Rewrites every node of `expr` with `f`, which cannot fail (so neither
+/// can the walk; its error arm only satisfies the signature).
+fn rewrite(expr: Expr, mut f: impl FnMut(Expr) -> Transformed<Expr>) -> Expr {
+    use datafusion::common::tree_node::TreeNode;
+    expr.transform(|e| Ok(f(e)))
+        .map(|t| t.data)
+        .unwrap_or_else(|e| {
+            Expr::Literal(
+                datafusion::scalar::ScalarValue::Utf8(Some(e.to_string())),
+                None,
+            )
+        })
 }
 
 /// Removes the casts DataFusion adds to match Apiary's read types
 /// (dictionary-encoded partition values, view strings); delta-rs applies its
 /// own coercion against the stored types.
 fn strip_casts(expr: Expr) -> Expr {
-    use datafusion::common::tree_node::{Transformed, TreeNode};
-    expr.transform(|e| match e {
+    rewrite(expr, |e| match e {
         Expr::Cast(cast)
             if matches!(
                 cast.field.data_type(),
                 DataType::Dictionary(_, _) | DataType::Utf8View | DataType::BinaryView
             ) =>
         {
-            Ok(Transformed::yes(*cast.expr))
+            Transformed::yes(*cast.expr)
         }
-        other => Ok(Transformed::no(other)),
-    })
-    .map(|t| t.data)
-    .unwrap_or_else(|e| {
-        Expr::Literal(
-            datafusion::scalar::ScalarValue::Utf8(Some(e.to_string())),
-            None,
-        )
+        other => Transformed::no(other),
     })
 }
 

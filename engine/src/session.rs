@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use apiary_catalog::provider::{HiveList, SystemSchemas};
+use apiary_catalog::table::FrameTable;
 use apiary_catalog::{
     names, Catalog, FrameDef, FrameName, ObjectKind, Transaction, WriteMode, WriteOptions,
     WriteResult, DEFAULT_BOX, DEFAULT_HIVE,
@@ -18,7 +19,7 @@ use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArra
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
 use datafusion::common::TableReference;
-use datafusion::datasource::provider_as_source;
+use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
@@ -479,7 +480,7 @@ impl Session {
         Ok(Prepared::Plan(plan))
     }
 
-    /// `plan` with every table scan's provider resolved again. A provider
+    /// `plan` with every frame scan's provider resolved again. A provider
     /// is pinned to the frame version it was opened at; a statement prepared
     /// earlier and executed now (the extended protocol's Execute, a cached
     /// prepared statement) must read each frame as of now, and through the
@@ -488,7 +489,8 @@ impl Session {
         let mut tables: Vec<TableReference> = Vec::new();
         plan.apply_with_subqueries(|node| {
             if let LogicalPlan::TableScan(scan) = node {
-                if !tables.contains(&scan.table_name) {
+                let is_frame = source_as_provider(&scan.source).is_ok_and(|p| p.is::<FrameTable>());
+                if is_frame && !tables.contains(&scan.table_name) {
                     tables.push(scan.table_name.clone());
                 }
             }

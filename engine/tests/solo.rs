@@ -495,10 +495,7 @@ async fn unsupported_statements_say_what_to_use() {
     for root in roots().into_iter().take(1) {
         let (_node, session) = start(&root).await;
         create_clicks(&session).await;
-        for (sql, hint) in [
-            ("CREATE VIEW v AS SELECT 1", "CREATE TABLE"),
-            ("BEGIN", "atomically"),
-        ] {
+        for (sql, hint) in [("CREATE VIEW v AS SELECT 1", "CREATE TABLE")] {
             let err = session.sql(sql).await.unwrap_err();
             assert!(
                 matches!(err, EngineError::Unsupported { .. }),
@@ -533,4 +530,35 @@ async fn a_missing_bucket_is_a_clear_error() {
         .to_string();
     assert!(err.contains("s3://no-such-bucket-apiary/x/"), "{err}");
     assert!(err.contains("not usable"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_transaction_blocks_commit_or_roll_back_whole() {
+    for root in roots() {
+        let (_node, session) = start(&root).await;
+        create_clicks(&session).await;
+        let frame = "analytics.events.clicks";
+        let insert =
+            format!("INSERT INTO {frame} VALUES (1, 'u', '/', 5, 'de'), (2, 'v', '/', 7, 'fr')");
+        let count = format!("SELECT count(*) FROM {frame}");
+        session
+            .sql(&format!("BEGIN; {insert}; ROLLBACK"))
+            .await
+            .unwrap();
+        assert_eq!(scalar(&session, &count).await, 0);
+        session.sql(&format!("BEGIN; {insert}")).await.unwrap();
+        assert_eq!(scalar(&session, &count).await, 2, "read-your-writes");
+        session
+            .sql(&format!("DELETE FROM {frame} WHERE event_id = 1; COMMIT"))
+            .await
+            .unwrap();
+        assert_eq!(scalar(&session, &count).await, 1);
+        // An error inside a block rolls it back.
+        let failed = session
+            .sql(&format!("BEGIN; {insert}; SELECT * FROM nowhere"))
+            .await;
+        assert!(failed.is_err());
+        assert!(!session.in_transaction());
+        assert_eq!(scalar(&session, &count).await, 1);
+    }
 }
