@@ -463,7 +463,7 @@ impl Frames {
             cells_written: adds.len() as u64,
             rows_written: rows,
             bytes_written: adds.iter().map(|a| a.size.max(0) as u64).sum(),
-            version: staged.table.version().unwrap_or(0) as u64,
+            version: staged.table.version().unwrap_or(0),
             duration_ms: started.elapsed().as_millis() as u64,
         };
         match mode {

@@ -379,7 +379,8 @@ impl Session {
         let _running = Running::start(&self.running);
         let frames = self.catalog.frames();
         if self.txn.is_open() {
-            let input = futures::stream::iter(batches.to_vec().into_iter().map(Ok)).boxed();
+            let owned: Vec<_> = batches.iter().cloned().map(Ok).collect();
+            let input = futures::stream::iter(owned).boxed();
             if let Some(staged) = frames
                 .stage_write(&self.txn, name, def, input, mode, opts)
                 .await?
