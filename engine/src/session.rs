@@ -206,13 +206,13 @@ impl Session {
         self.txn.is_failed()
     }
 
-    /// Marks the open block failed after an error: what it staged is
-    /// dropped and only `COMMIT`/`ROLLBACK` end it.
+    /// Marks the open block failed after an error: it can no longer
+    /// commit, only roll back (whole, or to a savepoint).
     pub fn fail_transaction(&self) {
         self.txn.fail()
     }
 
-    /// `COMMIT`: the block's writes become one commit per frame. `Ok(false)`
+    /// `COMMIT`: the block's writes (to one frame) become one Delta commit. `Ok(false)`
     /// when the block had failed and was rolled back instead.
     pub async fn commit(&self) -> Result<bool> {
         Ok(self.txn.commit().await?)

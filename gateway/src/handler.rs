@@ -11,6 +11,7 @@
 //! the engine. Rows stream to the client as the engine produces them.
 
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,6 +67,10 @@ pub enum Stmt {
     Engine {
         prepared: Prepared,
         schema: Option<SchemaRef>,
+        /// Set at Parse, cleared by the first Execute: a plan executed right
+        /// after it was planned reads current frames already, later
+        /// executions re-resolve them ([`Session::rebind`]).
+        fresh: Arc<AtomicBool>,
     },
 }
 
@@ -567,7 +572,11 @@ impl QueryParser for StatementParser {
             }
             _ => None,
         };
-        Ok(Some(Stmt::Engine { prepared, schema }))
+        Ok(Some(Stmt::Engine {
+            prepared,
+            schema,
+            fresh: Arc::new(AtomicBool::new(true)),
+        }))
     }
 
     fn get_parameter_types(&self, stmt: &Stmt) -> PgWireResult<Vec<Type>> {
@@ -703,7 +712,11 @@ impl QueryService {
             }
             Stmt::Builtin(statement) => builtin::run(&conn.session, &conn.settings, statement),
             Stmt::Copy(copy) => start_copy(conn, copy.as_ref().clone()).await,
-            Stmt::Engine { prepared, schema } => {
+            Stmt::Engine {
+                prepared,
+                schema,
+                fresh,
+            } => {
                 let prepared = match prepared {
                     Prepared::Plan(plan) => {
                         let types = parameter_types(plan)?;
@@ -714,7 +727,11 @@ impl QueryService {
                             .clone()
                             .replace_params_with_values(&params)
                             .map_err(from_datafusion)?;
-                        Prepared::Plan(conn.session.rebind(plan).await.map_err(from_engine)?)
+                        if fresh.swap(false, Ordering::SeqCst) {
+                            Prepared::Plan(plan)
+                        } else {
+                            Prepared::Plan(conn.session.rebind(plan).await.map_err(from_engine)?)
+                        }
                     }
                     other => other.clone(),
                 };

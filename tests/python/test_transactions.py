@@ -108,6 +108,13 @@ def test_savepoints_undo_to_where_they_were_set(frame):
         conn.commit()
         assert [k for k, _ in rows(conn)] == [1, 2, 3, 4, 6]
 
+        # An unknown savepoint is an error that aborts the block, as in Postgres.
+        conn.execute("DELETE FROM t")
+        with pytest.raises(psycopg.errors.InvalidSavepointSpecification):
+            conn.execute("ROLLBACK TO SAVEPOINT nope")
+        conn.commit()  # answered with ROLLBACK
+        assert [k for k, _ in rows(conn)] == [1, 2, 3, 4, 6]
+
 
 def test_a_block_writes_one_frame(frame):
     import psycopg
