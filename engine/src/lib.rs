@@ -21,6 +21,7 @@ mod ddl;
 pub mod distributed;
 pub mod error;
 pub mod node;
+pub mod postgres;
 pub mod session;
 pub mod swarm;
 

@@ -39,6 +39,7 @@ use crate::ddl;
 use crate::distributed::{Distribute, Distributor};
 use crate::error::{EngineError, Result};
 use crate::node::{SwarmStatus, Vitals};
+use crate::postgres;
 
 /// A planned statement, ready for [`Session::execute`].
 #[derive(Debug, Clone)]
@@ -168,11 +169,14 @@ impl Session {
             // A Postgres-shaped `information_schema` from the gateway
             // replaces DataFusion's own.
             .with_information_schema(!system.iter().any(|(name, _)| name == "information_schema"))
-            .with_target_partitions(target_partitions.max(1));
+            .with_target_partitions(target_partitions.max(1))
+            // `0.1` is an exact `numeric`, as in Postgres, not a `float8`.
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
         let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_analyzer_rules(postgres::analyzer_rules())
             .with_catalog_list(Arc::new(
                 HiveList::with_system_schemas(catalog.clone(), system)
                     .with_transaction(txn.clone()),
@@ -180,7 +184,9 @@ impl Session {
         if let Some(distributor) = distributor {
             state = state.with_physical_optimizer_rule(Arc::new(Distribute::new(distributor)));
         }
-        let state = state.build();
+        let mut state = state.build();
+        postgres::register_functions(&mut state)
+            .expect("DataFusion's built-in aggregates are registered");
         Session {
             catalog,
             ctx: SessionContext::new_with_state(state),

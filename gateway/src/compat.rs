@@ -21,9 +21,9 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, Query,
-    Select, SelectItem, SetExpr, Statement, Subscript, TableFactor, Value, Visit, VisitMut,
-    Visitor, VisitorMut,
+    AccessExpr, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
+    Query, Select, SelectItem, SetExpr, Statement, Subscript, TableFactor, TimezoneInfo, Value,
+    Visit, VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -407,54 +407,109 @@ fn name_select_items(select: &mut Select) {
     }) {
         return;
     }
-    let names: Vec<Option<String>> = select
-        .projection
-        .iter()
-        .map(|item| match item {
-            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-            SelectItem::UnnamedExpr(expr) => postgres_column_name(expr),
-            _ => None,
-        })
-        .collect();
-    let taken = |name: &str, at: usize| {
-        names
-            .iter()
-            .enumerate()
-            .any(|(i, other)| i != at && other.as_deref() == Some(name))
-    };
+    // Names already given, as DataFusion compares them.
+    let mut seen: Vec<String> = Vec::new();
     for (i, item) in select.projection.iter_mut().enumerate() {
-        let SelectItem::UnnamedExpr(expr) = item else {
-            continue;
-        };
-        if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
-            continue;
-        }
-        if let Some(name) = &names[i] {
-            if !taken(name, i) {
-                *item = SelectItem::ExprWithAlias {
-                    expr: expr.clone(),
-                    alias: Ident::with_quote('"', name.clone()),
-                };
+        match item {
+            SelectItem::ExprWithAlias { alias, .. } => {
+                let name = alias.value.clone();
+                if seen.contains(&name) {
+                    *alias = Ident::with_quote('"', duplicate_name(&name, i));
+                }
+                seen.push(name);
             }
+            SelectItem::UnnamedExpr(expr) => {
+                let Some(name) = postgres_column_name(expr) else {
+                    continue;
+                };
+                let column = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                let alias = if seen.contains(&name) {
+                    Some(duplicate_name(&name, i))
+                } else {
+                    (!column).then(|| name.clone())
+                };
+                if let Some(alias) = alias {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: expr.clone(),
+                        alias: Ident::with_quote('"', alias),
+                    };
+                }
+                seen.push(name);
+            }
+            _ => {}
         }
     }
 }
 
+/// Marks where a result column's Postgres name ends and the suffix that
+/// keeps it apart from an earlier column of the same name begins.
+/// Postgres allows `SELECT count(*), count(*)`; DataFusion needs the names
+/// of a select list to differ, so the second is planned as
+/// `count<mark>1` and the gateway sends it as `count` again. The mark is
+/// a private-use character no client writes.
+pub const DUPLICATE_NAME_MARK: char = '\u{E000}';
+
+fn duplicate_name(name: &str, position: usize) -> String {
+    format!("{name}{DUPLICATE_NAME_MARK}{position}")
+}
+
+/// The name a result column is sent with: [`DUPLICATE_NAME_MARK`] and
+/// what follows it removed.
+pub fn sent_name(name: &str) -> &str {
+    name.split(DUPLICATE_NAME_MARK).next().unwrap_or(name)
+}
+
 /// What Postgres calls a select item without an alias (its `FigureColname`).
 fn postgres_column_name(expr: &Expr) -> Option<String> {
-    let last = |idents: &[Ident]| idents.last().map(|i| i.value.clone());
+    // An unquoted name is folded to lower case, as DataFusion names it.
+    let normalized = |ident: &Ident| match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    };
     match expr {
-        Expr::Identifier(ident) => Some(ident.value.clone()),
-        Expr::CompoundIdentifier(idents) => last(idents),
+        Expr::Identifier(ident) => Some(normalized(ident)),
+        Expr::CompoundIdentifier(idents) => idents.last().map(normalized),
         Expr::Function(function) => function
             .name
             .0
             .last()
             .and_then(|part| part.as_ident())
             .map(|ident| ident.value.to_ascii_lowercase()),
-        Expr::Cast { expr, .. } | Expr::Nested(expr) => postgres_column_name(expr),
+        // A cast is named by its operand, or by the type when the operand
+        // has no name of its own (`1::int` is `int4`).
+        Expr::Cast {
+            expr, data_type, ..
+        } => match postgres_column_name(expr) {
+            Some(name) if name != "?column?" && name != "case" => Some(name),
+            _ => Some(type_column_name(data_type)),
+        },
+        Expr::Nested(expr) => postgres_column_name(expr),
         Expr::Case { .. } => Some("case".into()),
         _ => Some("?column?".into()),
+    }
+}
+
+/// The name Postgres gives a cast to `data_type`: its internal type name.
+fn type_column_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::SmallInt(_) | DataType::Int2(_) => "int2".into(),
+        DataType::Int(_) | DataType::Integer(_) | DataType::Int4(_) => "int4".into(),
+        DataType::BigInt(_) | DataType::Int8(_) => "int8".into(),
+        DataType::Real | DataType::Float4 => "float4".into(),
+        DataType::Double(_) | DataType::DoublePrecision | DataType::Float8 => "float8".into(),
+        DataType::Float(_) => "float8".into(),
+        DataType::Numeric(_) | DataType::Decimal(_) | DataType::Dec(_) => "numeric".into(),
+        DataType::Boolean | DataType::Bool => "bool".into(),
+        DataType::Varchar(_) | DataType::CharacterVarying(_) => "varchar".into(),
+        DataType::Char(_) | DataType::Character(_) => "bpchar".into(),
+        DataType::Timestamp(_, TimezoneInfo::Tz | TimezoneInfo::WithTimeZone) => {
+            "timestamptz".into()
+        }
+        DataType::Timestamp(..) => "timestamp".into(),
+        other => {
+            let text = other.to_string().to_lowercase();
+            text.split('(').next().unwrap_or(&text).trim().to_string()
+        }
     }
 }
 
@@ -556,9 +611,19 @@ mod tests {
             "{parsed}"
         );
         assert!(parsed.contains("max(y) AS m"), "{parsed}");
-        // Two items would share a name: both keep DataFusion's.
-        let parsed = parse_one("SELECT 1, 2, count(*), count(x) FROM t");
-        assert!(!parsed.contains(" AS "), "{parsed}");
+        // Later items of a shared name are told apart by a marked suffix.
+        let parsed = parse_one("SELECT 1, 2, count(*), count(x), a, a AS a, 1::int FROM t");
+        assert!(
+            parsed.contains("1 AS \"?column?\", 2 AS \"?column?\u{E000}1\""),
+            "{parsed}"
+        );
+        assert!(
+            parsed.contains("count(x) AS \"count\u{E000}3\""),
+            "{parsed}"
+        );
+        assert!(parsed.contains("a, a AS \"a\u{E000}5\""), "{parsed}");
+        assert!(parsed.contains(r#"1::INT AS "int4""#), "{parsed}");
+        assert_eq!(sent_name("count\u{E000}3"), "count");
         let parsed = parse_one("SELECT *, count(*) OVER () FROM t");
         assert!(!parsed.contains(" AS "), "{parsed}");
     }

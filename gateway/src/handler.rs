@@ -19,7 +19,8 @@ use apiary_engine::catalog::{DEFAULT_BOX, DEFAULT_HIVE};
 use apiary_engine::{transaction_control, Control, Node, Outcome, Prepared, QueryResult, Session};
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -52,7 +53,8 @@ use crate::compat::SqlParser;
 use crate::copy::{CopyIn, CopyLoad};
 use crate::pg::PgCatalog;
 use crate::sqlstate::{error, from_datafusion, from_engine};
-use crate::text_format::TextTimestamps;
+use crate::text_format::TextValues;
+use crate::types::postgres_schema;
 
 /// A statement as kept between Parse and Execute.
 #[derive(Debug, Clone)]
@@ -184,14 +186,15 @@ async fn rows_response(
         format,
         Some(conn.settings.format_options()),
     )?);
-    let timestamps = TextTimestamps::new(&schema, &fields, &conn.settings);
+    let text = TextValues::new(&schema, &fields, &conn.settings);
     let first = stream.next().await;
     let batches = stream::iter(first).chain(stream);
     let encoded = fields.clone();
     let rows = batches
         .map(move |batch| match batch {
-            Ok(batch) => stream::iter(encode_recordbatch(encoded.clone(), timestamps.apply(batch)))
-                .left_stream(),
+            Ok(batch) => {
+                stream::iter(encode_recordbatch(encoded.clone(), text.apply(batch))).left_stream()
+            }
             Err(e) => stream::iter(vec![Err(from_datafusion(e))]).right_stream(),
         })
         .flatten();
@@ -204,17 +207,21 @@ fn result_response(
     format: &Format,
     settings: &Settings,
 ) -> PgWireResult<Response> {
+    let schema = postgres_schema(&result.schema);
     let fields = Arc::new(arrow_schema_to_pg_fields(
-        &result.schema,
+        &schema,
         format,
         Some(settings.format_options()),
     )?);
-    let timestamps = TextTimestamps::new(&result.schema, &fields, settings);
+    let text = TextValues::new(&schema, &fields, settings);
     let encoded = fields.clone();
     let rows: Vec<_> = result
         .batches
         .into_iter()
-        .flat_map(move |batch| encode_recordbatch(encoded.clone(), timestamps.apply(batch)))
+        .flat_map(move |batch| match cast_batch(batch, &schema) {
+            Ok(batch) => encode_recordbatch(encoded.clone(), text.apply(batch)).collect(),
+            Err(e) => vec![Err(from_datafusion(e.into()))],
+        })
         .collect();
     Ok(Response::Query(QueryResponse::new(
         fields,
@@ -242,7 +249,8 @@ where
     Ok(Response::Execution(Tag::new(&command).with_rows(count)))
 }
 
-/// `stream` with the column types the client was told at Describe, so the
+/// `stream` with the column types the client was told at Describe (or,
+/// without a Describe, [`postgres_schema`] of its own), so the
 /// RowDescription and the bytes of every row agree. The prepared plan is
 /// analyzed, so the types match already; a plan whose execution still
 /// changes a type is cast back, and one that cannot be is an error rather
@@ -251,16 +259,17 @@ fn as_described(
     stream: SendableRecordBatchStream,
     described: Option<&SchemaRef>,
 ) -> PgWireResult<SendableRecordBatchStream> {
-    let Some(described) = described else {
-        return Ok(stream);
-    };
     let actual = stream.schema();
+    let described = match described {
+        Some(described) => described.clone(),
+        None => postgres_schema(&actual),
+    };
     let same = actual.fields().len() == described.fields().len()
         && actual
             .fields()
             .iter()
             .zip(described.fields())
-            .all(|(a, d)| a.data_type() == d.data_type() || d.data_type().is_null());
+            .all(|(a, d)| a.data_type() == d.data_type() && a.name() == d.name());
     if same {
         return Ok(stream);
     }
@@ -270,30 +279,32 @@ fn as_described(
             "the statement's result columns changed after it was described; prepare it again",
         ));
     }
-    let target = Arc::new(datafusion::arrow::datatypes::Schema::new(
+    let target = Arc::new(Schema::new(
         actual
             .fields()
             .iter()
             .zip(described.fields())
-            .map(|(a, d)| match d.data_type() {
-                // An untyped parameter's column: described as unknown, sent as it is.
-                DataType::Null => a.as_ref().clone(),
-                described => a.as_ref().clone().with_data_type(described.clone()),
+            .map(|(a, d)| {
+                a.as_ref()
+                    .clone()
+                    .with_name(d.name())
+                    .with_data_type(d.data_type().clone())
             })
             .collect::<Vec<_>>(),
     ));
     let schema = target.clone();
-    let cast = stream.map(move |batch| {
-        let batch = batch?;
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(target.fields())
-            .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(RecordBatch::try_new(target.clone(), columns)?)
-    });
+    let cast = stream.map(move |batch| Ok(cast_batch(batch?, &target)?));
     Ok(Box::pin(RecordBatchStreamAdapter::new(schema, cast)))
+}
+
+fn cast_batch(batch: RecordBatch, target: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(target.clone(), columns)
 }
 
 async fn outcome_response(
@@ -568,7 +579,7 @@ impl QueryParser for StatementParser {
             .map_err(from_engine)?;
         let schema = match &prepared {
             Prepared::Plan(plan) if !matches!(plan, LogicalPlan::Dml(_)) => {
-                Some(Arc::new(plan.schema().as_arrow().clone()))
+                Some(postgres_schema(plan.schema().as_arrow()))
             }
             _ => None,
         };

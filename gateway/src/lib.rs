@@ -22,6 +22,7 @@ pub mod pg;
 pub mod server;
 pub mod sqlstate;
 pub mod text_format;
+pub mod types;
 
 pub use auth::Users;
 pub use server::{serve, ServeConfig};

@@ -121,6 +121,7 @@ impl PgCatalog {
             ctx.register_udf(Answer::always(name, ScalarValue::Boolean(Some(true))));
         }
         ctx.register_udf(size_pretty());
+        ctx.register_udf(crate::types::pg_typeof());
         ctx.register_udf(format_type::create_format_type_udf());
         ctx.register_udf(pgc::create_session_user_udf());
         ctx.register_udtf(

@@ -1,12 +1,13 @@
-//! Timestamps in text results, written the way Postgres writes them.
+//! Values in text results, written the way Postgres writes them.
 //!
-//! pgwire's text encoder always writes six fractional digits and a UTC
-//! offset of the column's own zone (`2024-01-01 10:00:00.000000+00`).
-//! Postgres trims the fraction (`10:00:00`, `10:00:00.5`) and shows a
-//! `timestamptz` in the connection's `TimeZone`. With the ISO `DateStyle`
-//! (the default, and what drivers ask for), text-format timestamp columns
-//! are written here, as strings, before arrow-pg encodes the batch; binary
-//! columns and other date styles are left to arrow-pg.
+//! arrow-pg's text encoder writes what Rust's formatting gives: six
+//! fractional digits and the column's own UTC offset for a timestamp,
+//! `1.0` and `1e16` for a `float8`, `inf`, and intervals as ISO durations.
+//! Postgres writes `10:00:00.5+01` in the connection's `TimeZone`, `1`,
+//! `1e+16`, `Infinity`, and `1 day 12:00:00`. Text-format columns of these
+//! types are written here, as strings, before arrow-pg encodes the batch;
+//! binary columns are left to arrow-pg. Timestamps are rewritten only with
+//! the ISO `DateStyle` (the default, and what drivers ask for).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -14,21 +15,36 @@ use std::sync::Arc;
 use arrow::array::timezone::Tz;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{
+    DataType, DurationMicrosecondType, Field, Float32Type, Float64Type, Int32Type,
+    IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit, IntervalYearMonthType, Schema,
+    TimeUnit, TimestampMicrosecondType,
+};
 use chrono::{DateTime, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 use pgwire::api::results::{FieldFormat, FieldInfo};
 
 use crate::builtin::Settings;
+use crate::types::{type_name, TYPE_NAME_KEY};
 
-/// Which columns of a result to rewrite, and in which zone.
-pub struct TextTimestamps {
-    columns: Vec<usize>,
+/// How one text column is written.
+#[derive(Clone, Copy)]
+enum Render {
+    Timestamp,
+    Float,
+    Interval,
+    /// A `pg_typeof()` result: the type's name.
+    TypeName,
+}
+
+/// Which columns of a result to rewrite, how, and in which zone.
+pub struct TextValues {
+    columns: Vec<(usize, Render)>,
     /// The connection's `TimeZone`; `None` (or one that does not parse)
     /// is UTC.
     zone: Option<Tz>,
 }
 
-impl TextTimestamps {
+impl TextValues {
     pub fn new(schema: &Schema, fields: &[FieldInfo], settings: &Settings) -> Self {
         let iso = settings
             .get("datestyle")
@@ -38,19 +54,25 @@ impl TextTimestamps {
             .iter()
             .zip(fields)
             .enumerate()
-            .filter(|(_, (field, info))| {
-                iso && info.format() == FieldFormat::Text
-                    && matches!(field.data_type(), DataType::Timestamp(_, _))
+            .filter(|(_, (_, info))| info.format() == FieldFormat::Text)
+            .filter_map(|(i, (field, _))| {
+                let render = match field.data_type() {
+                    _ if field.metadata().contains_key(TYPE_NAME_KEY) => Render::TypeName,
+                    DataType::Timestamp(_, _) if iso => Render::Timestamp,
+                    DataType::Float32 | DataType::Float64 => Render::Float,
+                    DataType::Interval(_) | DataType::Duration(_) => Render::Interval,
+                    _ => return None,
+                };
+                Some((i, render))
             })
-            .map(|(i, _)| i)
             .collect();
         let zone = settings
             .get("timezone")
             .and_then(|name| Tz::from_str(&name).ok());
-        TextTimestamps { columns, zone }
+        TextValues { columns, zone }
     }
 
-    /// `batch` with its text timestamp columns as Postgres-formatted strings.
+    /// `batch` with its rewritten text columns as Postgres-formatted strings.
     pub fn apply(&self, batch: RecordBatch) -> RecordBatch {
         if self.columns.is_empty() {
             return batch;
@@ -62,16 +84,22 @@ impl TextTimestamps {
             .map(|f| f.as_ref().clone())
             .collect();
         let mut columns = batch.columns().to_vec();
-        for &i in &self.columns {
-            if let Some(text) = self.format_column(&columns[i]) {
-                fields[i] = fields[i].clone().with_data_type(DataType::Utf8);
+        for &(i, render) in &self.columns {
+            let text = match render {
+                Render::Timestamp => self.timestamps(&columns[i]),
+                Render::Float => floats(&columns[i]),
+                Render::Interval => intervals(&columns[i]),
+                Render::TypeName => type_names(&columns[i]),
+            };
+            if let Some(text) = text {
+                fields[i] = Field::new(fields[i].name(), DataType::Utf8, true);
                 columns[i] = text;
             }
         }
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap_or(batch)
     }
 
-    fn format_column(&self, column: &ArrayRef) -> Option<ArrayRef> {
+    fn timestamps(&self, column: &ArrayRef) -> Option<ArrayRef> {
         let DataType::Timestamp(_, zone) = column.data_type() else {
             return None;
         };
@@ -91,6 +119,136 @@ impl TextTimestamps {
             .collect();
         Some(Arc::new(text))
     }
+}
+
+fn floats(column: &ArrayRef) -> Option<ArrayRef> {
+    let text: StringArray = match column.data_type() {
+        DataType::Float64 => column
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(|v| v.map(|v| float_text(v, format!("{v:e}"), format!("{v}"), 15)))
+            .collect(),
+        DataType::Float32 => column
+            .as_primitive::<Float32Type>()
+            .iter()
+            .map(|v| v.map(|v| float_text(v as f64, format!("{v:e}"), format!("{v}"), 6)))
+            .collect(),
+        _ => return None,
+    };
+    Some(Arc::new(text))
+}
+
+/// Postgres's `float8out`/`float4out`: the shortest digits that read back
+/// as the same value, in exponent form (`1e+16`, `1.5e-05`) when the
+/// decimal exponent is below -4 or at least `precision` (15 for `float8`,
+/// 6 for `float4`), else plain (`1`, `0.0001`). `scientific` and `plain`
+/// are Rust's shortest renderings of the value (`1.5e16`, `0.0001`).
+fn float_text(value: f64, scientific: String, plain: String, precision: i32) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if value != 0.0 && (exponent < -4 || exponent >= precision) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
+    } else {
+        plain
+    }
+}
+
+fn type_names(column: &ArrayRef) -> Option<ArrayRef> {
+    let oids = column.as_primitive_opt::<Int32Type>()?;
+    let text: StringArray = oids
+        .iter()
+        .map(|oid| oid.map(|oid| type_name(oid as u32)))
+        .collect();
+    Some(Arc::new(text))
+}
+
+fn intervals(column: &ArrayRef) -> Option<ArrayRef> {
+    // (months, days, microseconds) of each value.
+    let parts: Vec<Option<(i64, i64, i64)>> = match column.data_type() {
+        DataType::Interval(IntervalUnit::MonthDayNano) => column
+            .as_primitive::<IntervalMonthDayNanoType>()
+            .iter()
+            .map(|v| v.map(|v| (v.months as i64, v.days as i64, v.nanoseconds / 1000)))
+            .collect(),
+        DataType::Interval(IntervalUnit::DayTime) => column
+            .as_primitive::<IntervalDayTimeType>()
+            .iter()
+            .map(|v| v.map(|v| (0, v.days as i64, v.milliseconds as i64 * 1000)))
+            .collect(),
+        DataType::Interval(IntervalUnit::YearMonth) => column
+            .as_primitive::<IntervalYearMonthType>()
+            .iter()
+            .map(|v| v.map(|v| (v as i64, 0, 0)))
+            .collect(),
+        // A difference of two timestamps: Postgres counts whole days of it
+        // as days (`1 day 12:00:00`, not `36:00:00`).
+        DataType::Duration(_) => {
+            let micros = cast(column, &DataType::Duration(TimeUnit::Microsecond)).ok()?;
+            micros
+                .as_primitive::<DurationMicrosecondType>()
+                .iter()
+                .map(|v| v.map(|v| (0, v / 86_400_000_000, v % 86_400_000_000)))
+                .collect()
+        }
+        _ => return None,
+    };
+    let text: StringArray = parts
+        .into_iter()
+        .map(|v| v.map(|(months, days, micros)| interval_text(months, days, micros)))
+        .collect();
+    Some(Arc::new(text))
+}
+
+/// Postgres's interval output in its default `IntervalStyle`:
+/// `1 year 2 mons -3 days +04:05:06.5`.
+pub fn interval_text(months: i64, days: i64, micros: i64) -> String {
+    let mut text = String::new();
+    // Whether the last part written was negative: a positive part after it
+    // then gets an explicit `+`.
+    let mut before_negative = false;
+    for (value, unit) in [(months / 12, "year"), (months % 12, "mon"), (days, "day")] {
+        if value == 0 {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        let sign = if before_negative && value > 0 {
+            "+"
+        } else {
+            ""
+        };
+        let plural = if value != 1 { "s" } else { "" };
+        text.push_str(&format!("{sign}{value} {unit}{plural}"));
+        before_negative = value < 0;
+    }
+    if text.is_empty() || micros != 0 {
+        let sign = if micros < 0 {
+            "-"
+        } else if before_negative {
+            "+"
+        } else {
+            ""
+        };
+        let micros = micros.unsigned_abs();
+        let (hours, minutes) = (micros / 3_600_000_000, micros / 60_000_000 % 60);
+        let (seconds, fraction) = (micros / 1_000_000 % 60, micros % 1_000_000);
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(&format!("{sign}{hours:02}:{minutes:02}:{seconds:02}"));
+        if fraction > 0 {
+            text.push_str(format!(".{fraction:06}").trim_end_matches('0'));
+        }
+    }
+    text
 }
 
 /// `2024-01-02 03:04:05.5`: date, time, and the fraction without trailing zeros.
@@ -142,10 +300,38 @@ mod tests {
             FieldFormat::Text,
         );
         let batch = RecordBatch::try_new(Arc::new(schema.clone()), vec![Arc::new(array)]).unwrap();
-        let out = TextTimestamps::new(&schema, &[info], &settings).apply(batch);
+        let out = TextValues::new(&schema, &[info], &settings).apply(batch);
         let column = out.column(0).as_string::<i32>();
         assert!(column.is_null(1));
         column.value(0).to_string()
+    }
+
+    #[test]
+    fn floats_read_like_postgres() {
+        let f8 = |v: f64| float_text(v, format!("{v:e}"), format!("{v}"), 15);
+        assert_eq!(f8(1.0), "1");
+        assert_eq!(f8(1e16), "1e+16");
+        assert_eq!(f8(1.5e-7), "1.5e-07");
+        assert_eq!(f8(0.0001), "0.0001");
+        assert_eq!(f8(123456789012345.0), "123456789012345");
+        assert_eq!(f8(f64::INFINITY), "Infinity");
+        assert_eq!(f8(f64::NEG_INFINITY), "-Infinity");
+        assert_eq!(f8(f64::NAN), "NaN");
+        assert_eq!(f8(-0.0), "-0");
+        let f4 = |v: f32| float_text(v as f64, format!("{v:e}"), format!("{v}"), 6);
+        assert_eq!(f4(1e10), "1e+10");
+        assert_eq!(f4(100000.0), "100000");
+    }
+
+    #[test]
+    fn intervals_read_like_postgres() {
+        let hour = 3_600_000_000;
+        assert_eq!(interval_text(0, 0, 0), "00:00:00");
+        assert_eq!(interval_text(0, 1, 12 * hour), "1 day 12:00:00");
+        assert_eq!(interval_text(0, 0, 1_500_000), "00:00:01.5");
+        assert_eq!(interval_text(14, 3, 0), "1 year 2 mons 3 days");
+        assert_eq!(interval_text(0, -1, 2 * hour), "-1 days +02:00:00");
+        assert_eq!(interval_text(0, 0, -36 * hour), "-36:00:00");
     }
 
     #[test]

@@ -440,7 +440,7 @@ async fn hostile_clients_leave_the_server_serving() {
 
     let client = server.connect().await;
     let row = client.query_one("SELECT 41 + 1", &[]).await.unwrap();
-    assert_eq!(row.get::<_, i64>(0), 42);
+    assert_eq!(row.get::<_, i32>(0), 42);
 }
 
 #[tokio::test]

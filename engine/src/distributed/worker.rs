@@ -21,6 +21,7 @@ use bytes::Bytes;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
@@ -32,6 +33,7 @@ use super::task::{TaskSpec, TaskStatus, INBOX_DIR};
 use crate::cache::{CachingStore, CellCache};
 use crate::colony::Colony;
 use crate::error::{EngineError, Result};
+use crate::postgres;
 use crate::swarm::wall_clock_ms;
 
 /// The bees of one node.
@@ -296,11 +298,14 @@ async fn execute(context: &WorkerContext, spec: &TaskSpec) -> Result<(u64, u64)>
             EngineError::InvalidArgument(format!("the task's fragment is not base64: {e}"))
         })?;
     let bee = context.bees.acquire().await?;
-    let session = SessionContext::new_with_config_rt(
-        SessionConfig::new().with_target_partitions(1),
-        bee.runtime(),
-    );
-    let task_ctx = session.task_ctx();
+    let mut state = SessionStateBuilder::new()
+        .with_config(SessionConfig::new().with_target_partitions(1))
+        .with_runtime_env(bee.runtime())
+        .with_default_features()
+        .build();
+    // A fragment's expressions may call the Postgres functions a session has.
+    postgres::register_functions(&mut state)?;
+    let task_ctx = SessionContext::new_with_state(state).task_ctx();
     let plan = datafusion_proto::bytes::physical_plan_from_bytes(&fragment, &task_ctx)?;
     let schema = plan.schema();
     let batches: Vec<RecordBatch> = plan.execute(0, task_ctx)?.try_collect().await?;

@@ -1,0 +1,157 @@
+//! The Postgres type of each column a plan produces.
+//!
+//! DataFusion has types Postgres lacks (unsigned integers from
+//! `row_number()` and `rank()`, the `Null` type of an untyped `NULL`).
+//! The RowDescription, the rows, and `pg_typeof()` all go through
+//! [`postgres_schema`], so a client is told one type and reads that type.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+use datafusion_postgres::arrow_pg::datatypes::{field_into_pg_type, PG_OID_ALIAS_KEY};
+use pgwire::api::Type;
+
+use crate::compat::sent_name;
+
+/// The type a column of `data_type` is sent as.
+pub fn postgres_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::UInt8 => DataType::Int16,
+        DataType::UInt16 => DataType::Int32,
+        DataType::UInt32 | DataType::UInt64 => DataType::Int64,
+        DataType::Null => DataType::Utf8,
+        DataType::List(element) => DataType::List(Arc::new(
+            element
+                .as_ref()
+                .clone()
+                .with_data_type(postgres_type(element.data_type())),
+        )),
+        other => other.clone(),
+    }
+}
+
+/// `schema` with each column in the type and under the name it is sent
+/// with.
+pub fn postgres_schema(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                f.as_ref()
+                    .clone()
+                    .with_name(sent_name(f.name()))
+                    .with_data_type(postgres_type(f.data_type()))
+            })
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ))
+}
+
+/// What `regtypeout` writes for a type: its SQL name (`integer`,
+/// `timestamp with time zone`, `text[]`).
+pub fn type_name(oid: u32) -> String {
+    let Some(ty) = Type::from_oid(oid) else {
+        return oid.to_string();
+    };
+    // An array type's name is its element's with a leading underscore.
+    match ty.name().strip_prefix('_') {
+        Some(element) => format!("{}[]", sql_name(element)),
+        None => sql_name(ty.name()).into(),
+    }
+}
+
+fn sql_name(name: &str) -> &str {
+    match name {
+        "int2" => "smallint",
+        "int4" => "integer",
+        "int8" => "bigint",
+        "float4" => "real",
+        "float8" => "double precision",
+        "bool" => "boolean",
+        "varchar" => "character varying",
+        "bpchar" => "character",
+        "timestamp" => "timestamp without time zone",
+        "timestamptz" => "timestamp with time zone",
+        "time" => "time without time zone",
+        "timetz" => "time with time zone",
+        other => other,
+    }
+}
+
+/// Field metadata marking a `regtype` column whose text form is the
+/// type's name (`pg_typeof()`). The system catalogs' oid columns carry the
+/// crate's `regtype` tag too, but clients read those as numbers.
+pub const TYPE_NAME_KEY: &str = "apiary.type_name";
+
+/// `pg_typeof(x)`: the Postgres type `x` is sent as, a `regtype` (an oid
+/// that reads as the type's name).
+pub fn pg_typeof() -> ScalarUDF {
+    ScalarUDF::from(PgTypeof {
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgTypeof {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for PgTypeof {
+    fn name(&self) -> &str {
+        "pg_typeof"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        Ok(Arc::new(
+            Field::new(self.name(), DataType::Int32, false).with_metadata(
+                [
+                    (PG_OID_ALIAS_KEY.to_string(), "regtype".to_string()),
+                    (TYPE_NAME_KEY.to_string(), "true".to_string()),
+                ]
+                .into(),
+            ),
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let field = &args.arg_fields[0];
+        let sent = Arc::new(
+            field
+                .as_ref()
+                .clone()
+                .with_data_type(postgres_type(field.data_type())),
+        );
+        let oid = field_into_pg_type(&sent).map_or(Type::UNKNOWN.oid(), |ty| ty.oid());
+        Ok(ColumnarValue::Scalar(ScalarValue::Int32(Some(oid as i32))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_read_like_regtype() {
+        assert_eq!(type_name(Type::INT4.oid()), "integer");
+        assert_eq!(
+            type_name(Type::TIMESTAMPTZ.oid()),
+            "timestamp with time zone"
+        );
+        assert_eq!(type_name(Type::TEXT_ARRAY.oid()), "text[]");
+        assert_eq!(type_name(Type::NUMERIC.oid()), "numeric");
+    }
+}
