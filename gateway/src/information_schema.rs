@@ -22,6 +22,8 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
 
+use crate::types::sql_name;
+
 /// The views, each with its columns; `#` marks an integer column.
 const VIEWS: &[(&str, &[&str])] = &[
     (
@@ -429,23 +431,7 @@ impl SqlType {
             "timestamp" | "timestamptz" | "time" | "timetz" | "interval" => Some(6),
             _ => None,
         };
-        let data_type = match udt_name.as_str() {
-            "int2" => "smallint",
-            "int4" => "integer",
-            "int8" => "bigint",
-            "float4" => "real",
-            "float8" => "double precision",
-            "bool" => "boolean",
-            "varchar" => "character varying",
-            "bpchar" => "character",
-            "char" => "\"char\"",
-            "timestamp" => "timestamp without time zone",
-            "timestamptz" => "timestamp with time zone",
-            "time" => "time without time zone",
-            "timetz" => "time with time zone",
-            other => other,
-        }
-        .to_string();
+        let data_type = sql_name(&udt_name).to_string();
         SqlType {
             data_type,
             udt_name,

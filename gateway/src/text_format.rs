@@ -126,12 +126,12 @@ fn floats(column: &ArrayRef) -> Option<ArrayRef> {
         DataType::Float64 => column
             .as_primitive::<Float64Type>()
             .iter()
-            .map(|v| v.map(|v| float_text(v, format!("{v:e}"), format!("{v}"), 15)))
+            .map(|v| v.map(|v| float_text(v, 15)))
             .collect(),
         DataType::Float32 => column
             .as_primitive::<Float32Type>()
             .iter()
-            .map(|v| v.map(|v| float_text(v as f64, format!("{v:e}"), format!("{v}"), 6)))
+            .map(|v| v.map(|v| float_text(v, 6)))
             .collect(),
         _ => return None,
     };
@@ -141,22 +141,32 @@ fn floats(column: &ArrayRef) -> Option<ArrayRef> {
 /// Postgres's `float8out`/`float4out`: the shortest digits that read back
 /// as the same value, in exponent form (`1e+16`, `1.5e-05`) when the
 /// decimal exponent is below -4 or at least `precision` (15 for `float8`,
-/// 6 for `float4`), else plain (`1`, `0.0001`). `scientific` and `plain`
-/// are Rust's shortest renderings of the value (`1.5e16`, `0.0001`).
-fn float_text(value: f64, scientific: String, plain: String, precision: i32) -> String {
-    if value.is_nan() {
+/// 6 for `float4`), else plain (`1`, `0.0001`). Rust's own formatting of
+/// `value` already gives the shortest digits, in either form.
+fn float_text<F>(value: F, precision: i32) -> String
+where
+    F: Copy + Into<f64> + std::fmt::Display + std::fmt::LowerExp,
+{
+    let scientific = format!("{value:e}");
+    let value_f64: f64 = value.into();
+    if value_f64.is_nan() {
         return "NaN".into();
     }
-    if value.is_infinite() {
-        return if value > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    if value_f64.is_infinite() {
+        return if value_f64 > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        }
+        .into();
     }
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
-    if value != 0.0 && (exponent < -4 || exponent >= precision) {
+    if value_f64 != 0.0 && (exponent < -4 || exponent >= precision) {
         let sign = if exponent < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exponent.abs())
     } else {
-        plain
+        value.to_string()
     }
 }
 
@@ -308,7 +318,7 @@ mod tests {
 
     #[test]
     fn floats_read_like_postgres() {
-        let f8 = |v: f64| float_text(v, format!("{v:e}"), format!("{v}"), 15);
+        let f8 = |v: f64| float_text(v, 15);
         assert_eq!(f8(1.0), "1");
         assert_eq!(f8(1e16), "1e+16");
         assert_eq!(f8(1.5e-7), "1.5e-07");
@@ -318,7 +328,7 @@ mod tests {
         assert_eq!(f8(f64::NEG_INFINITY), "-Infinity");
         assert_eq!(f8(f64::NAN), "NaN");
         assert_eq!(f8(-0.0), "-0");
-        let f4 = |v: f32| float_text(v as f64, format!("{v:e}"), format!("{v}"), 6);
+        let f4 = |v: f32| float_text(v, 6);
         assert_eq!(f4(1e10), "1e+10");
         assert_eq!(f4(100000.0), "100000");
     }

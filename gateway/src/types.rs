@@ -66,7 +66,9 @@ pub fn type_name(oid: u32) -> String {
     }
 }
 
-fn sql_name(name: &str) -> &str {
+/// The SQL name of the type Postgres calls `name` internally (`int4` is
+/// `integer`), as `regtypeout` and `information_schema` write it.
+pub fn sql_name(name: &str) -> &str {
     match name {
         "int2" => "smallint",
         "int4" => "integer",
@@ -76,6 +78,7 @@ fn sql_name(name: &str) -> &str {
         "bool" => "boolean",
         "varchar" => "character varying",
         "bpchar" => "character",
+        "char" => "\"char\"",
         "timestamp" => "timestamp without time zone",
         "timestamptz" => "timestamp with time zone",
         "time" => "time without time zone",
