@@ -181,12 +181,16 @@ impl Session {
                 HiveList::with_system_schemas(catalog.clone(), system)
                     .with_transaction(txn.clone()),
             ));
+        if let Some(planners) = state.expr_planners() {
+            planners.splice(0..0, postgres::expr_planners());
+        }
         if let Some(distributor) = distributor {
             state = state.with_physical_optimizer_rule(Arc::new(Distribute::new(distributor)));
         }
         let mut state = state.build();
         postgres::register_functions(&mut state)
             .expect("DataFusion's built-in aggregates are registered");
+        postgres::register_table_functions(&mut state);
         Session {
             catalog,
             ctx: SessionContext::new_with_state(state),

@@ -19,7 +19,7 @@ async fn a_group_by_larger_than_the_bee_budget_spills_and_completes() {
     // 5 M distinct keys need far more than the node's 2 × 64 MiB for their
     // hash table; the aggregation has to spill.
     let result = session
-        .sql("SELECT count(*) AS groups, sum(c) AS total, max(c) AS most FROM (SELECT k, count(*) AS c FROM t GROUP BY k)")
+        .sql("SELECT count(*) AS groups, sum(c)::bigint AS total, max(c) AS most FROM (SELECT k, count(*) AS c FROM t GROUP BY k)")
         .await
         .unwrap();
     let batch = &result.batches[0];

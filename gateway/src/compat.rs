@@ -21,9 +21,9 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
-    Query, Select, SelectItem, SetExpr, Statement, Subscript, TableFactor, TimezoneInfo, Value,
-    Visit, VisitMut, Visitor, VisitorMut,
+    AccessExpr, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    LimitClause, ObjectName, Query, Select, SelectItem, SetExpr, Statement, Subscript,
+    TableAliasColumnDef, TableFactor, TimezoneInfo, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -115,6 +115,7 @@ impl SqlParser {
         for statement in statements.iter_mut() {
             rewrite_field_access(statement);
             rewrite_like_escape(statement);
+            rewrite_postgres_clauses(statement);
             name_columns_as_postgres(statement);
         }
         Ok(statements)
@@ -388,13 +389,124 @@ fn name_columns_as_postgres(statement: &mut Statement) {
         type Break = ();
 
         fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            if let SetExpr::Select(select) = query.body.as_mut() {
-                name_select_items(select);
-            }
+            name_set_expr(&mut query.body);
             ControlFlow::Continue(())
         }
     }
     let _ = VisitMut::visit(statement, &mut Names);
+}
+
+/// Every select of a set operation: the first one names the result, and
+/// each must have names that differ.
+fn name_set_expr(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => name_select_items(select),
+        SetExpr::SetOperation { left, right, .. } => {
+            name_set_expr(left);
+            name_set_expr(right);
+        }
+        _ => {}
+    }
+}
+
+/// Postgres clauses DataFusion's planner lacks, as the clauses it has:
+/// `FETCH FIRST n ROWS ONLY` is `LIMIT n`, and a set-returning function in
+/// FROM with a table alias and no column list names its one column after
+/// the alias (`generate_series(1, 3) AS g` has a column `g`).
+fn rewrite_postgres_clauses(statement: &mut Statement) {
+    struct Clauses;
+    impl VisitorMut for Clauses {
+        type Break = ();
+
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            fetch_as_limit(query);
+            ControlFlow::Continue(())
+        }
+
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Value(value) = expr {
+                if let Value::Number(number, _) = &value.value {
+                    if !fits_numeric(number) {
+                        *expr = parse_expr(&format!("CAST('{number}' AS DOUBLE PRECISION)"));
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+
+        fn pre_visit_table_factor(&mut self, table: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table {
+                name,
+                args: Some(_),
+                alias: Some(alias),
+                ..
+            } = table
+            {
+                let function = name.0.last().and_then(|part| part.as_ident());
+                let single_column = function.is_some_and(|f| {
+                    SCALAR_SET_FUNCTIONS.contains(&f.value.to_lowercase().as_str())
+                });
+                if single_column && alias.columns.is_empty() {
+                    alias.columns = vec![TableAliasColumnDef {
+                        name: alias.name.clone(),
+                        data_type: None,
+                    }];
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(statement, &mut Clauses);
+}
+
+/// Whether a numeric literal fits the 38 digits of a `numeric` here
+/// (`1e100` and `5e-324` do not). Postgres's `numeric` holds them; the
+/// nearest that fits is a `float8`, which is also what such a literal is
+/// almost always cast to.
+fn fits_numeric(number: &str) -> bool {
+    let lower = number.to_ascii_lowercase();
+    let (mantissa, exponent) = lower.split_once('e').unwrap_or((&lower, "0"));
+    let Ok(exponent) = exponent.parse::<i64>() else {
+        return true;
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let whole = whole.trim_start_matches(['+', '-', '0']);
+    let scale = fraction.len() as i64 - exponent;
+    let whole_digits = whole.len() as i64 + exponent.max(0);
+    scale <= 38 && whole_digits <= 38 && whole.len() + fraction.len() <= 38
+}
+
+/// Set-returning functions whose rows are one scalar column.
+const SCALAR_SET_FUNCTIONS: &[&str] = &["generate_series", "unnest"];
+
+/// `[OFFSET m ROWS] FETCH FIRST n ROWS ONLY` as `LIMIT n [OFFSET m]`.
+/// `WITH TIES` and `PERCENT` stay, and DataFusion refuses them.
+fn fetch_as_limit(query: &mut Query) {
+    let Some(fetch) = query
+        .fetch
+        .take_if(|fetch| !fetch.with_ties && !fetch.percent)
+    else {
+        return;
+    };
+    // `FETCH FIRST ROW ONLY` fetches one.
+    let count = fetch
+        .quantity
+        .unwrap_or_else(|| Expr::value(Value::Number("1".into(), false)));
+    match &mut query.limit_clause {
+        Some(LimitClause::LimitOffset {
+            limit: limit @ None,
+            ..
+        }) => *limit = Some(count),
+        None => {
+            query.limit_clause = Some(LimitClause::LimitOffset {
+                limit: Some(count),
+                offset: None,
+                limit_by: vec![],
+            })
+        }
+        // The parser refuses LIMIT together with FETCH.
+        Some(_) => {}
+    }
 }
 
 fn name_select_items(select: &mut Select) {

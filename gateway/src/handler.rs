@@ -53,8 +53,8 @@ use crate::compat::SqlParser;
 use crate::copy::{CopyIn, CopyLoad};
 use crate::pg::PgCatalog;
 use crate::sqlstate::{error, from_datafusion, from_engine};
-use crate::text_format::TextValues;
 use crate::types::postgres_schema;
+use crate::wire_values::WireValues;
 
 /// A statement as kept between Parse and Execute.
 #[derive(Debug, Clone)]
@@ -186,7 +186,7 @@ async fn rows_response(
         format,
         Some(conn.settings.format_options()),
     )?);
-    let text = TextValues::new(&schema, &fields, &conn.settings);
+    let text = WireValues::new(&schema, &fields, &conn.settings);
     let first = stream.next().await;
     let batches = stream::iter(first).chain(stream);
     let encoded = fields.clone();
@@ -213,7 +213,7 @@ fn result_response(
         format,
         Some(settings.format_options()),
     )?);
-    let text = TextValues::new(&schema, &fields, settings);
+    let text = WireValues::new(&schema, &fields, settings);
     let encoded = fields.clone();
     let rows: Vec<_> = result
         .batches

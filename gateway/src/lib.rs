@@ -21,8 +21,8 @@ pub mod information_schema;
 pub mod pg;
 pub mod server;
 pub mod sqlstate;
-pub mod text_format;
 pub mod types;
+pub mod wire_values;
 
 pub use auth::Users;
 pub use server::{serve, ServeConfig};

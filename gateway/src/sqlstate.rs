@@ -4,6 +4,7 @@
 
 use apiary_engine::catalog::{Error as CatalogError, ObjectKind};
 use apiary_engine::EngineError;
+use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
 
@@ -88,6 +89,10 @@ fn datafusion_code(e: &DataFusionError) -> &'static str {
             }
         }
         DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::ArrowError(e, _) if matches!(**e, ArrowError::DivideByZero) => "22012",
+        DataFusionError::ArrowError(e, _) if matches!(**e, ArrowError::ArithmeticOverflow(_)) => {
+            "22003"
+        }
         DataFusionError::ResourcesExhausted(_) => "53200",
         DataFusionError::External(inner) => match inner.downcast_ref::<CatalogError>() {
             Some(c) => catalog_code(c),
@@ -108,6 +113,8 @@ fn datafusion_code(e: &DataFusionError) -> &'static str {
             let text = other.to_string();
             if text.contains("non-nullable") {
                 "23502"
+            } else if text.contains("Scalar subquery returned more than one row") {
+                "21000"
             } else if text.contains("Cast error") {
                 "22P02"
             } else {

@@ -244,7 +244,7 @@ async fn copy_from_stdin_loads_text_and_csv_in_one_commit() {
     assert_eq!(sqlstate(&err), "22P02", "{err}");
 
     let row = client
-        .query_one("SELECT count(*), count(name), sum(id) FROM t", &[])
+        .query_one("SELECT count(*), count(name), sum(id)::bigint FROM t", &[])
         .await
         .unwrap();
     assert_eq!(
@@ -321,9 +321,7 @@ async fn cancel_stops_a_running_query() {
     let token = client.cancel_token();
     let slow = tokio::spawn(async move {
         client
-            .simple_query(
-                "SELECT count(*) FROM generate_series(1, 400000000) a WHERE a.value % 7 = 3",
-            )
+            .simple_query("SELECT count(*) FROM generate_series(1, 400000000) a WHERE a % 7 = 3")
             .await
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -343,7 +341,7 @@ async fn cancel_and_timeout_stop_a_result_that_is_already_streaming() {
     let server = Server::start();
     let client = server.connect().await;
     // Rows arrive at once and keep coming: the query is past its first batch.
-    let long = "SELECT a.value FROM generate_series(1, 2000000000) a";
+    let long = "SELECT a FROM generate_series(1, 2000000000) a";
     let rows = client
         .query_raw(long, std::iter::empty::<i32>())
         .await
@@ -403,7 +401,7 @@ async fn statement_timeout_cancels_with_57014() {
         .await
         .unwrap();
     let err = client
-        .simple_query("SELECT count(*) FROM generate_series(1, 400000000) a WHERE a.value % 7 = 3")
+        .simple_query("SELECT count(*) FROM generate_series(1, 400000000) a WHERE a % 7 = 3")
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&err), "57014", "{err}");
@@ -425,9 +423,7 @@ async fn hostile_clients_leave_the_server_serving() {
     let quitter = server.connect().await;
     let pending = tokio::spawn(async move {
         quitter
-            .simple_query(
-                "SELECT count(*) FROM generate_series(1, 200000000) a WHERE a.value % 7 = 3",
-            )
+            .simple_query("SELECT count(*) FROM generate_series(1, 200000000) a WHERE a % 7 = 3")
             .await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -145,7 +145,7 @@ def test_tutorial_steps_4_to_9_across_four_nodes(swarm):
     expected = df.groupby("page").agg(visits=("event_id", "count"), avg_duration=("duration_ms", "mean"))
     for row in by_page.itertuples():
         assert row.visits == expected.loc[row.page, "visits"]
-        assert row.avg_duration == pytest.approx(expected.loc[row.page, "avg_duration"])
+        assert float(row.avg_duration) == pytest.approx(expected.loc[row.page, "avg_duration"])
     by_country = ap.query(QUERIES[1]).to_pandas()
     assert dict(zip(by_country.country, by_country.events)) == df.country.value_counts().to_dict()
 

@@ -1,27 +1,33 @@
-//! Values in text results, written the way Postgres writes them.
+//! Result values written the way Postgres writes them.
 //!
 //! arrow-pg's text encoder writes what Rust's formatting gives: six
 //! fractional digits and the column's own UTC offset for a timestamp,
 //! `1.0` and `1e16` for a `float8`, `inf`, and intervals as ISO durations.
 //! Postgres writes `10:00:00.5+01` in the connection's `TimeZone`, `1`,
-//! `1e+16`, `Infinity`, and `1 day 12:00:00`. Text-format columns of these
-//! types are written here, as strings, before arrow-pg encodes the batch;
-//! binary columns are left to arrow-pg. Timestamps are rewritten only with
-//! the ISO `DateStyle` (the default, and what drivers ask for).
+//! `1e+16`, `Infinity`, and `1 day 12:00:00`. Its `numeric` goes through
+//! `rust_decimal`, which holds 28 digits (a `numeric(38, 16)` does not
+//! fit) and drops the scale of a zero (`0.00` arrives as `0`). Columns of
+//! these types are written here, before arrow-pg encodes the batch: as
+//! strings in text format, as Postgres's own bytes for a binary `numeric`
+//! (arrow-pg copies a binary column's bytes as they are). Timestamps are
+//! rewritten only with the ISO `DateStyle` (the default, and what drivers
+//! ask for).
 
 use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow::array::timezone::Tz;
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{
-    DataType, DurationMicrosecondType, Field, Float32Type, Float64Type, Int32Type,
+    DataType, Decimal128Type, DurationMicrosecondType, Field, Float32Type, Float64Type, Int32Type,
     IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit, IntervalYearMonthType, Schema,
     TimeUnit, TimestampMicrosecondType,
 };
 use chrono::{DateTime, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 use pgwire::api::results::{FieldFormat, FieldInfo};
+
+use apiary_engine::postgres::float_text;
 
 use crate::builtin::Settings;
 use crate::types::{type_name, TYPE_NAME_KEY};
@@ -34,17 +40,20 @@ enum Render {
     Interval,
     /// A `pg_typeof()` result: the type's name.
     TypeName,
+    Numeric,
+    /// A `numeric` in binary format: Postgres's base-10000 digits.
+    NumericBinary,
 }
 
 /// Which columns of a result to rewrite, how, and in which zone.
-pub struct TextValues {
+pub struct WireValues {
     columns: Vec<(usize, Render)>,
     /// The connection's `TimeZone`; `None` (or one that does not parse)
     /// is UTC.
     zone: Option<Tz>,
 }
 
-impl TextValues {
+impl WireValues {
     pub fn new(schema: &Schema, fields: &[FieldInfo], settings: &Settings) -> Self {
         let iso = settings
             .get("datestyle")
@@ -54,9 +63,12 @@ impl TextValues {
             .iter()
             .zip(fields)
             .enumerate()
-            .filter(|(_, (_, info))| info.format() == FieldFormat::Text)
-            .filter_map(|(i, (field, _))| {
+            .filter_map(|(i, (field, info))| {
+                let text = info.format() == FieldFormat::Text;
                 let render = match field.data_type() {
+                    DataType::Decimal128(_, _) if text => Render::Numeric,
+                    DataType::Decimal128(_, _) => Render::NumericBinary,
+                    _ if !text => return None,
                     _ if field.metadata().contains_key(TYPE_NAME_KEY) => Render::TypeName,
                     DataType::Timestamp(_, _) if iso => Render::Timestamp,
                     DataType::Float32 | DataType::Float64 => Render::Float,
@@ -69,10 +81,11 @@ impl TextValues {
         let zone = settings
             .get("timezone")
             .and_then(|name| Tz::from_str(&name).ok());
-        TextValues { columns, zone }
+        WireValues { columns, zone }
     }
 
-    /// `batch` with its rewritten text columns as Postgres-formatted strings.
+    /// `batch` with its rewritten columns: Postgres-formatted strings, or
+    /// the bytes of a binary `numeric`.
     pub fn apply(&self, batch: RecordBatch) -> RecordBatch {
         if self.columns.is_empty() {
             return batch;
@@ -90,9 +103,12 @@ impl TextValues {
                 Render::Float => floats(&columns[i]),
                 Render::Interval => intervals(&columns[i]),
                 Render::TypeName => type_names(&columns[i]),
+                Render::Numeric => cast(&columns[i], &DataType::Utf8).ok(),
+                Render::NumericBinary => numerics_binary(&columns[i]),
             };
             if let Some(text) = text {
-                fields[i] = Field::new(fields[i].name(), DataType::Utf8, true);
+                let data_type = text.data_type().clone();
+                fields[i] = Field::new(fields[i].name(), data_type, true);
                 columns[i] = text;
             }
         }
@@ -138,36 +154,52 @@ fn floats(column: &ArrayRef) -> Option<ArrayRef> {
     Some(Arc::new(text))
 }
 
-/// Postgres's `float8out`/`float4out`: the shortest digits that read back
-/// as the same value, in exponent form (`1e+16`, `1.5e-05`) when the
-/// decimal exponent is below -4 or at least `precision` (15 for `float8`,
-/// 6 for `float4`), else plain (`1`, `0.0001`). Rust's own formatting of
-/// `value` already gives the shortest digits, in either form.
-fn float_text<F>(value: F, precision: i32) -> String
-where
-    F: Copy + Into<f64> + std::fmt::Display + std::fmt::LowerExp,
-{
-    let scientific = format!("{value:e}");
-    let value_f64: f64 = value.into();
-    if value_f64.is_nan() {
-        return "NaN".into();
+fn numerics_binary(column: &ArrayRef) -> Option<ArrayRef> {
+    let DataType::Decimal128(_, scale) = column.data_type() else {
+        return None;
+    };
+    let bytes: BinaryArray = column
+        .as_primitive::<Decimal128Type>()
+        .iter()
+        .map(|v| v.map(|v| numeric_binary(v, *scale)))
+        .collect();
+    Some(Arc::new(bytes))
+}
+
+/// Postgres's binary `numeric` (`numeric_send`) of `value` × 10^-`scale`:
+/// digit count, weight of the first base-10000 digit, sign, display scale,
+/// then the digits, with no leading or trailing zero digits.
+pub fn numeric_binary(value: i128, scale: i8) -> Vec<u8> {
+    let negative = value < 0;
+    let magnitude = value.unsigned_abs();
+    let scale = scale.max(0) as u32;
+    // Fractional digits padded to whole base-10000 digits.
+    let fraction_digits = scale.div_ceil(4);
+    let padded = magnitude * 10u128.pow(fraction_digits * 4 - scale);
+    let mut digits = Vec::new();
+    let mut rest = padded;
+    while rest > 0 {
+        digits.push((rest % 10_000) as i16);
+        rest /= 10_000;
     }
-    if value_f64.is_infinite() {
-        return if value_f64 > 0.0 {
-            "Infinity"
-        } else {
-            "-Infinity"
-        }
-        .into();
+    // Least significant first; the first `fraction_digits` are fractional.
+    let mut weight = digits.len() as i32 - fraction_digits as i32 - 1;
+    let trailing = digits.iter().take_while(|&&d| d == 0).count();
+    digits.drain(..trailing);
+    digits.reverse();
+    if digits.is_empty() {
+        weight = 0;
     }
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    if value_f64 != 0.0 && (exponent < -4 || exponent >= precision) {
-        let sign = if exponent < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exponent.abs())
-    } else {
-        value.to_string()
+    let mut out = Vec::with_capacity(8 + 2 * digits.len());
+    out.extend_from_slice(&(digits.len() as u16).to_be_bytes());
+    out.extend_from_slice(&(weight as i16).to_be_bytes());
+    let sign: u16 = if negative { 0x4000 } else { 0 };
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&(scale as u16).to_be_bytes());
+    for digit in digits {
+        out.extend_from_slice(&digit.to_be_bytes());
     }
+    out
 }
 
 fn type_names(column: &ArrayRef) -> Option<ArrayRef> {
@@ -310,27 +342,31 @@ mod tests {
             FieldFormat::Text,
         );
         let batch = RecordBatch::try_new(Arc::new(schema.clone()), vec![Arc::new(array)]).unwrap();
-        let out = TextValues::new(&schema, &[info], &settings).apply(batch);
+        let out = WireValues::new(&schema, &[info], &settings).apply(batch);
         let column = out.column(0).as_string::<i32>();
         assert!(column.is_null(1));
         column.value(0).to_string()
     }
 
     #[test]
-    fn floats_read_like_postgres() {
-        let f8 = |v: f64| float_text(v, 15);
-        assert_eq!(f8(1.0), "1");
-        assert_eq!(f8(1e16), "1e+16");
-        assert_eq!(f8(1.5e-7), "1.5e-07");
-        assert_eq!(f8(0.0001), "0.0001");
-        assert_eq!(f8(123456789012345.0), "123456789012345");
-        assert_eq!(f8(f64::INFINITY), "Infinity");
-        assert_eq!(f8(f64::NEG_INFINITY), "-Infinity");
-        assert_eq!(f8(f64::NAN), "NaN");
-        assert_eq!(f8(-0.0), "-0");
-        let f4 = |v: f32| float_text(v, 6);
-        assert_eq!(f4(1e10), "1e+10");
-        assert_eq!(f4(100000.0), "100000");
+    fn numerics_are_sent_as_postgres_sends_them() {
+        let words = |bytes: Vec<u8>| -> Vec<i16> {
+            bytes
+                .chunks(2)
+                .map(|pair| i16::from_be_bytes([pair[0], pair[1]]))
+                .collect()
+        };
+        // ndigits, weight, sign, dscale, digits…
+        assert_eq!(words(numeric_binary(0, 2)), [0, 0, 0, 2]);
+        assert_eq!(words(numeric_binary(12345, 2)), [2, 0, 0, 2, 123, 4500]);
+        assert_eq!(words(numeric_binary(-5, 0)), [1, 0, 0x4000, 0, 5]);
+        assert_eq!(words(numeric_binary(100_000_000, 0)), [1, 2, 0, 0, 1]);
+        assert_eq!(words(numeric_binary(1, 5)), [1, -2, 0, 5, 1000]);
+        let big = 10i128.pow(37) + 7;
+        assert_eq!(
+            words(numeric_binary(big, 16)),
+            [10, 5, 0, 16, 10, 0, 0, 0, 0, 0, 0, 0, 0, 7]
+        );
     }
 
     #[test]

@@ -1,47 +1,18 @@
-//! PostgreSQL's meaning for SQL that DataFusion reads differently.
-//!
-//! Every edge tells its clients it speaks PostgreSQL, so a query must
-//! answer with PostgreSQL's types: `SELECT 1` is an `int4`, not an `int8`,
-//! and `avg()` of a `numeric` column is exact. These are planner-level
-//! fixes (analyzer rules, function registrations) installed on every
-//! session, never rewrites of SQL text. docs/decisions.md lists them.
+//! Postgres's types for literals: `1` is an `int4`, `1e15` a `numeric`.
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field};
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::cte_worktable::CteWorkTable;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
-use datafusion::execution::FunctionRegistry;
+use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::{Expr, LogicalPlan, Union, Values};
-use datafusion::optimizer::analyzer::{Analyzer, AnalyzerRule};
-
-/// DataFusion's analyzer rules with Apiary's Postgres rules in front of
-/// type coercion, which then types every expression around them.
-pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
-    let mut rules = Analyzer::new().rules;
-    let at = rules
-        .iter()
-        .position(|rule| rule.name() == "type_coercion")
-        .unwrap_or(rules.len());
-    rules.insert(at, Arc::new(IntegerLiterals));
-    rules
-}
-
-/// Postgres's functions that DataFusion lacks (`mod`, `div`, `sign`,
-/// `ceiling`, `width_bucket`, `format`, `age`, …) and its names for
-/// aggregates DataFusion has under another name (`variance`, `every`).
-pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
-    datafusion_pg_functions::register_all(registry);
-    for (postgres, datafusion) in [("variance", "var_samp"), ("every", "bool_and")] {
-        let aggregate = registry.udaf(datafusion)?;
-        registry.register_udaf(Arc::new(
-            aggregate.as_ref().clone().with_aliases([postgres]),
-        ))?;
-    }
-    Ok(())
-}
+use datafusion::logical_expr::{
+    cast, Expr, LogicalPlan, Projection, RecursiveQuery, TableScan, TableScanBuilder, Union, Values,
+};
+use datafusion::optimizer::analyzer::AnalyzerRule;
 
 /// Types an integer literal `int4` when its value fits, as Postgres does
 /// (and writes a decimal literal in exponent form with scale 0);
@@ -49,17 +20,19 @@ pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
 /// types of `SELECT 1`, `int4_column + 1`, `VALUES (1)` and `ARRAY[1, 2]`
 /// are then Postgres's. Left alone: `LIMIT`/`OFFSET` (DataFusion reads
 /// them as `int8`), writes (their values are cast to the frame's types
-/// anyway) and recursive CTEs (whose work table is typed at planning).
+/// anyway). A recursive CTE's work table, typed at planning, takes the
+/// narrowed types of the CTE's first term.
 #[derive(Debug)]
 pub struct IntegerLiterals;
 
 impl AnalyzerRule for IntegerLiterals {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        if matches!(plan, LogicalPlan::Dml(_)) || has_recursive_query(&plan)? {
+        if matches!(plan, LogicalPlan::Dml(_)) {
             return Ok(plan);
         }
         plan.transform_up_with_subqueries(|node| match node {
             LogicalPlan::Limit(_) => Ok(Transformed::no(node)),
+            LogicalPlan::RecursiveQuery(query) => work_table_as_first_term(query),
             LogicalPlan::Values(values) => narrow_values(values),
             // Type coercion keeps a union's schema as planned; planned
             // again from its inputs, it takes their narrowed types.
@@ -84,17 +57,72 @@ impl AnalyzerRule for IntegerLiterals {
     }
 }
 
-fn has_recursive_query(plan: &LogicalPlan) -> Result<bool> {
-    let mut found = false;
-    plan.apply_with_subqueries(|node| {
-        found = matches!(node, LogicalPlan::RecursiveQuery(_));
-        Ok(if found {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    })?;
-    Ok(found)
+/// A recursive CTE whose recursive term reads its work table with the
+/// types of the (narrowed) first term, and yields them: a column the
+/// recursive term computes wider (`int4` first, `int8` after) is cast
+/// back, and a value that does not fit is an error, as in Postgres.
+fn work_table_as_first_term(query: RecursiveQuery) -> Result<Transformed<LogicalPlan>> {
+    let first = query.static_term.schema();
+    let retype = |scan: TableScan| -> Result<Transformed<LogicalPlan>> {
+        let Some(table) = source_as_provider(&scan.source)
+            .ok()
+            .filter(|provider| provider.is::<CteWorkTable>())
+        else {
+            return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
+        };
+        let schema = table.schema();
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .zip(first.fields())
+            .map(|(field, typed)| {
+                field
+                    .as_ref()
+                    .clone()
+                    .with_data_type(typed.data_type().clone())
+            })
+            .collect();
+        let work_table = CteWorkTable::new(&query.name, Arc::new(Schema::new(fields)));
+        let scan = TableScanBuilder::new(scan.table_name, provider_as_source(Arc::new(work_table)))
+            .with_projection(scan.projection)
+            .with_filters(scan.filters)
+            .with_fetch(scan.fetch)
+            .build()?;
+        Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+    };
+    let recursive = Arc::unwrap_or_clone(query.recursive_term)
+        .transform_up(|node| match node {
+            LogicalPlan::TableScan(scan) if scan.table_name.table() == query.name => retype(scan),
+            node => node.recompute_schema().map(Transformed::yes),
+        })?
+        .data;
+    let differs = recursive
+        .schema()
+        .fields()
+        .iter()
+        .zip(first.fields())
+        .any(|(field, typed)| field.data_type() != typed.data_type());
+    let recursive = if differs {
+        let columns = recursive
+            .schema()
+            .iter()
+            .zip(first.fields())
+            .map(|((qualifier, field), typed)| {
+                let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
+                cast(column, typed.data_type().clone()).alias(field.name())
+            })
+            .collect();
+        LogicalPlan::Projection(Projection::try_new(columns, Arc::new(recursive))?)
+    } else {
+        recursive
+    };
+    let query = RecursiveQuery::try_new(
+        query.name,
+        query.static_term,
+        Arc::new(recursive),
+        query.is_distinct,
+    )?;
+    Ok(Transformed::yes(LogicalPlan::RecursiveQuery(query)))
 }
 
 fn narrow_literal(expr: Expr) -> Result<Transformed<Expr>> {

@@ -1,0 +1,304 @@
+//! Casts, rounding and date arithmetic with Postgres's results.
+//!
+//! After type coercion, [`PostgresCasts`] rewrites what DataFusion
+//! computes differently:
+//! - `float8::int` rounds half to even (`2.5` → 2), and `numeric::int`
+//!   half away from zero (`2.5` → 3); DataFusion truncates both. One-argument
+//!   `round(float8)` rounds half to even too.
+//! - `'\xdead'::bytea` reads Postgres's hex (or escape) input format;
+//!   DataFusion takes the text's bytes as they are.
+//! - `float8::text` is Postgres's shortest form (`1e+16`, not `1e16`).
+//! - `date - date` is an `int4`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, BinaryArray, Float64Array, StringArray};
+use datafusion::arrow::compute::kernels::cast::cast as cast_array;
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{exec_err, DFSchema, Result, ScalarValue};
+use datafusion::config::ConfigOptions;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    cast, BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::analyzer::AnalyzerRule;
+
+use super::text::float_text;
+
+/// A conversion Postgres does its own way, as a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Conversion {
+    /// `float8` rounded half to even (Postgres's `rint`).
+    RoundHalfEven,
+    /// Text in `bytea`'s input format to its bytes.
+    ByteaIn,
+    /// `float8` as Postgres's text.
+    FloatText,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Convert {
+    conversion: Conversion,
+    signature: Signature,
+}
+
+impl Convert {
+    fn new(conversion: Conversion) -> Self {
+        let signature = match conversion {
+            Conversion::RoundHalfEven | Conversion::FloatText => {
+                Signature::exact(vec![DataType::Float64], Volatility::Immutable)
+            }
+            Conversion::ByteaIn => Signature::string(1, Volatility::Immutable),
+        };
+        Convert {
+            conversion,
+            signature,
+        }
+    }
+
+    /// Every conversion, for registering.
+    pub fn all() -> Vec<ScalarUDF> {
+        [
+            Conversion::RoundHalfEven,
+            Conversion::ByteaIn,
+            Conversion::FloatText,
+        ]
+        .into_iter()
+        .map(|conversion| ScalarUDF::from(Convert::new(conversion)))
+        .collect()
+    }
+
+    fn call(conversion: Conversion, arg: Expr) -> Expr {
+        Expr::ScalarFunction(ScalarFunction::new_udf(
+            Arc::new(ScalarUDF::from(Convert::new(conversion))),
+            vec![arg],
+        ))
+    }
+}
+
+impl ScalarUDFImpl for Convert {
+    fn name(&self) -> &str {
+        match self.conversion {
+            Conversion::RoundHalfEven => "round_half_even",
+            Conversion::ByteaIn => "bytea_in",
+            Conversion::FloatText => "float8_text",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(match self.conversion {
+            Conversion::RoundHalfEven => DataType::Float64,
+            Conversion::ByteaIn => DataType::Binary,
+            Conversion::FloatText => DataType::Utf8,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let input = args.args[0].to_array(args.number_rows)?;
+        let result: ArrayRef = match self.conversion {
+            Conversion::RoundHalfEven => {
+                let values: Float64Array = input
+                    .as_primitive::<Float64Type>()
+                    .unary(f64::round_ties_even);
+                Arc::new(values)
+            }
+            Conversion::FloatText => {
+                let values: StringArray = input
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .map(|v| v.map(|v| float_text(v, 15)))
+                    .collect();
+                Arc::new(values)
+            }
+            Conversion::ByteaIn => {
+                let text = cast_array(&input, &DataType::Utf8)?;
+                let bytes = text
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.map(bytea_in).transpose())
+                    .collect::<Result<BinaryArray>>()?;
+                Arc::new(bytes)
+            }
+        };
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
+        } else {
+            ColumnarValue::Array(result)
+        })
+    }
+}
+
+/// Postgres's `bytea` input: `\x` and hex digits, or the escape format
+/// (`\\` is a backslash, `\ooo` an octal byte, anything else itself).
+pub fn bytea_in(text: &str) -> Result<Vec<u8>> {
+    if let Some(hex) = text.strip_prefix("\\x") {
+        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        if !digits.len().is_multiple_of(2) {
+            return exec_err!("invalid hexadecimal data: odd number of digits");
+        }
+        return digits
+            .chunks(2)
+            .map(|pair| {
+                let pair = std::str::from_utf8(pair).unwrap_or("");
+                u8::from_str_radix(pair, 16)
+                    .or_else(|_| exec_err!("invalid hexadecimal digit in \"{pair}\""))
+            })
+            .collect();
+    }
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        if first != b'\\' {
+            bytes.push(first);
+            rest = tail;
+        } else if tail.first() == Some(&b'\\') {
+            bytes.push(b'\\');
+            rest = &tail[1..];
+        } else if tail.len() >= 3 && tail[..3].iter().all(|b| (b'0'..=b'7').contains(b)) {
+            let octal = std::str::from_utf8(&tail[..3]).unwrap_or("0");
+            match u8::from_str_radix(octal, 8) {
+                Ok(byte) => bytes.push(byte),
+                Err(_) => return exec_err!("invalid input syntax for type bytea"),
+            }
+            rest = &tail[3..];
+        } else {
+            return exec_err!("invalid input syntax for type bytea");
+        }
+    }
+    Ok(bytes)
+}
+
+/// Rewrites casts, `round(float8)` and `date - date`; see the module's
+/// documentation.
+#[derive(Debug)]
+pub struct PostgresCasts;
+
+impl AnalyzerRule for PostgresCasts {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| {
+            let mut schema = DFSchema::empty();
+            for input in node.inputs() {
+                schema.merge(input.schema());
+            }
+            let names = NamePreserver::new(&node);
+            node.map_expressions(|expr| {
+                let name = names.save(&expr);
+                expr.transform_up(|expr| as_postgres(expr, &schema))
+                    .map(|expr| expr.update_data(|expr| name.restore(expr)))
+            })
+        })
+        .map(|transformed| transformed.data)
+    }
+
+    fn name(&self) -> &str {
+        "postgres_casts"
+    }
+}
+
+fn is_text(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+    )
+}
+
+fn is_binary(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Binary | DataType::BinaryView | DataType::LargeBinary
+    )
+}
+
+fn is_call(expr: &Expr, name: &str) -> bool {
+    matches!(expr, Expr::ScalarFunction(f) if f.func.name() == name)
+}
+
+fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let type_of = |e: &Expr| e.get_type(schema).ok();
+    match expr {
+        Expr::Cast(Cast { expr: inner, field }) => {
+            let to = field.data_type().clone();
+            let rewritten = match type_of(&inner) {
+                Some(DataType::Float64 | DataType::Float32)
+                    if to.is_integer() && !is_call(&inner, "round_half_even") =>
+                {
+                    let float = cast(*inner.clone(), DataType::Float64);
+                    Some(cast(
+                        Convert::call(Conversion::RoundHalfEven, float),
+                        to.clone(),
+                    ))
+                }
+                Some(DataType::Decimal128(_, scale)) if scale > 0 && to.is_integer() => Some(cast(
+                    cast(*inner.clone(), DataType::Decimal128(38, 0)),
+                    to.clone(),
+                )),
+                Some(from) if is_text(&from) && is_binary(&to) => Some(cast(
+                    Convert::call(Conversion::ByteaIn, *inner.clone()),
+                    to.clone(),
+                )),
+                Some(DataType::Float64 | DataType::Float32) if is_text(&to) => {
+                    let float = cast(*inner.clone(), DataType::Float64);
+                    Some(cast(
+                        Convert::call(Conversion::FloatText, float),
+                        to.clone(),
+                    ))
+                }
+                _ => None,
+            };
+            Ok(match rewritten {
+                Some(expr) => Transformed::yes(expr),
+                None => Transformed::no(Expr::Cast(Cast { expr: inner, field })),
+            })
+        }
+        Expr::ScalarFunction(f)
+            if f.func.name() == "round"
+                && f.args.len() == 1
+                && type_of(&f.args[0]) == Some(DataType::Float64) =>
+        {
+            let arg = f.args.into_iter().next().expect("one argument");
+            Ok(Transformed::yes(Convert::call(
+                Conversion::RoundHalfEven,
+                arg,
+            )))
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (l, r) = (type_of(&left), type_of(&right));
+            let date = Some(DataType::Date32);
+            match op {
+                Operator::Minus if l == date && r == date => {
+                    let days = Expr::BinaryExpr(BinaryExpr { left, op, right });
+                    Ok(Transformed::yes(cast(days, DataType::Int32)))
+                }
+                _ => Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op,
+                    right,
+                }))),
+            }
+        }
+        expr => Ok(Transformed::no(expr)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytea_input_reads_hex_and_escapes() {
+        assert_eq!(bytea_in("\\xdeadBEEF").unwrap(), [0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(bytea_in("\\x").unwrap(), Vec::<u8>::new());
+        assert_eq!(bytea_in("a\\\\b\\001").unwrap(), [b'a', b'\\', b'b', 1]);
+        assert!(bytea_in("\\xabc").is_err());
+        assert!(bytea_in("\\xzz").is_err());
+        assert!(bytea_in("bad\\9").is_err());
+    }
+}

@@ -1,0 +1,84 @@
+//! PostgreSQL's meaning for SQL that DataFusion reads differently.
+//!
+//! Every edge tells its clients it speaks PostgreSQL, so a query must
+//! answer with PostgreSQL's types: `SELECT 1` is an `int4`, not an `int8`,
+//! and `avg()` of a `numeric` column is exact. These are planner-level
+//! fixes (analyzer rules, function registrations) installed on every
+//! session, never rewrites of SQL text. docs/decisions.md lists them.
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::execution::session_state::SessionState;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::planner::ExprPlanner;
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::optimizer::analyzer::{Analyzer, AnalyzerRule};
+
+mod arithmetic;
+mod casts;
+mod extract;
+mod literals;
+mod numeric;
+mod series;
+mod sets;
+mod text;
+
+pub use text::float_text;
+
+pub use literals::IntegerLiterals;
+
+/// Planners that give Postgres syntax Postgres's functions, to go in front
+/// of DataFusion's own.
+pub fn expr_planners() -> Vec<Arc<dyn ExprPlanner>> {
+    vec![Arc::new(extract::ExtractPlanner)]
+}
+
+/// DataFusion's analyzer rules with Apiary's Postgres rules around type
+/// coercion: those that choose types in front of it (it then types every
+/// expression around them), checked arithmetic after it.
+pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
+    let mut rules = Analyzer::new().rules;
+    let at = rules
+        .iter()
+        .position(|rule| rule.name() == "type_coercion")
+        .unwrap_or(rules.len());
+    rules.insert(at + 1, Arc::new(casts::PostgresCasts));
+    rules.insert(at + 1, Arc::new(arithmetic::CheckedArithmetic));
+    rules.insert(at, Arc::new(numeric::NumericResults));
+    rules.insert(at, Arc::new(IntegerLiterals));
+    rules.insert(at, Arc::new(sets::CountedSetOperations));
+    rules
+}
+
+/// Table functions typed as Postgres types them: `generate_series(1, 3)`
+/// yields `int4`. Replaces DataFusion's own in `state`.
+pub fn register_table_functions(state: &mut SessionState) {
+    if let Some(series) = state.table_functions().get("generate_series").cloned() {
+        let inner = series.function().clone();
+        state.register_udtf("generate_series", Arc::new(series::Int4Series { inner }));
+    }
+}
+
+/// Postgres's functions that DataFusion lacks (`mod`, `div`, `sign`,
+/// `ceiling`, `width_bucket`, `format`, `age`, …) and its names for
+/// aggregates DataFusion has under another name (`variance`, `every`).
+pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
+    datafusion_pg_functions::register_all(registry);
+    for function in [extract::Extract::numeric(), extract::Extract::float()] {
+        registry.register_udf(Arc::new(ScalarUDF::from(function)))?;
+    }
+    for function in arithmetic::Checked::all()
+        .into_iter()
+        .chain(casts::Convert::all())
+    {
+        registry.register_udf(Arc::new(function))?;
+    }
+    for (postgres, datafusion) in [("variance", "var_samp"), ("every", "bool_and")] {
+        let aggregate = registry.udaf(datafusion)?;
+        registry.register_udaf(Arc::new(
+            aggregate.as_ref().clone().with_aliases([postgres]),
+        ))?;
+    }
+    Ok(())
+}
