@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use arrow::array::{new_null_array, Array, ArrayRef, RecordBatch};
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
@@ -40,7 +40,7 @@ use crate::root::StorageRoot;
 use crate::scan::{live_files, CellScan};
 use crate::table::FrameTable;
 use crate::transaction::{Change, Staged, Transaction};
-use crate::types::{is_safe_cast, ColumnType};
+use crate::types::{is_safe_cast, ColumnType, SQL_TYPE_KEY};
 
 /// Size at which a staged write starts a new cell.
 const TARGET_CELL_BYTES: u64 = 128 * 1024 * 1024;
@@ -200,7 +200,18 @@ fn scan_schema(def: &FrameDef) -> Result<SchemaRef> {
             };
             Field::new(f.name(), data_type, f.is_nullable())
         })
-        .collect();
+        .zip(&def.columns)
+        .map(|(field, column)| {
+            let declared = ColumnType::parse(&column.type_name)?;
+            Ok(match declared.sql_type() {
+                Some(sql_type) => field.with_metadata(HashMap::from([(
+                    SQL_TYPE_KEY.to_string(),
+                    sql_type.to_string(),
+                )])),
+                None => field,
+            })
+        })
+        .collect::<Result<_>>()?;
     Ok(Arc::new(Schema::new(fields)))
 }
 
@@ -272,6 +283,11 @@ pub fn conform(
                 ))
             }
         };
+        let array = match ColumnType::parse(&col.type_name)?.max_chars() {
+            Some((limit, pad)) => bounded_strings(&array, limit, pad, &col.type_name)
+                .map_err(|detail| Error::mismatch(field.name(), detail))?,
+            None => array,
+        };
         if !field.is_nullable() && array.null_count() > 0 {
             let why = if def.partition_by.contains(field.name()) {
                 "is a partition column and contains nulls; partition values must not be null"
@@ -286,6 +302,51 @@ pub fn conform(
         arrays.push(array);
     }
     Ok(RecordBatch::try_new(target.clone(), arrays)?)
+}
+
+/// Strings of a `varchar(limit)` / `char(limit)` column: an error naming
+/// the type for one that is longer (Postgres's 22001), and a `char` padded
+/// with spaces to `limit`. Trailing spaces beyond the limit are dropped,
+/// as in Postgres.
+fn bounded_strings(
+    array: &ArrayRef,
+    limit: usize,
+    pad: bool,
+    declared: &str,
+) -> std::result::Result<ArrayRef, String> {
+    let strings = array.as_string::<i32>();
+    let mut out = arrow::array::StringBuilder::with_capacity(strings.len(), strings.len() * limit);
+    for value in strings.iter() {
+        let Some(value) = value else {
+            out.append_null();
+            continue;
+        };
+        let chars = value.chars().count();
+        let value = if chars > limit {
+            let cut: String = value.chars().take(limit).collect();
+            let rest: String = value.chars().skip(limit).collect();
+            if rest.trim_end_matches(' ').is_empty() {
+                std::borrow::Cow::Owned(cut)
+            } else {
+                let sql = match pad {
+                    true => format!("character({limit})"),
+                    false => format!("character varying({limit})"),
+                };
+                return Err(format!(
+                    "value too long for type {sql} ({declared}): a value has {chars} characters"
+                ));
+            }
+        } else {
+            std::borrow::Cow::Borrowed(value)
+        };
+        let padding = if pad {
+            limit.saturating_sub(value.chars().count())
+        } else {
+            0
+        };
+        out.append_value(format!("{value}{}", " ".repeat(padding)));
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 /// Access to the Delta tables behind frames of one root.

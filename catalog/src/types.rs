@@ -5,6 +5,11 @@
 //! microseconds, so a few declared types are stored in a wider physical type:
 //! `uint8`→int16, `uint16`→int32, `uint32`→int64, `uint64`→decimal(20,0),
 //! `timestamp`→timestamp(µs, UTC). The declared name is kept in the registry.
+//!
+//! SQL's own types are declared too: `timestamp_ntz` (SQL `timestamp`, a
+//! wall-clock time stored as Delta's `timestamp_ntz`), and `varchar(n)` /
+//! `char(n)` (strings of at most `n` characters, stored as Delta strings;
+//! a `char(n)` is padded with spaces to `n`).
 
 use arrow::datatypes::{DataType, TimeUnit};
 use deltalake::kernel::DataType as DeltaType;
@@ -21,7 +26,11 @@ pub struct ColumnType {
 }
 
 /// The type names accepted, for error messages.
-pub const TYPE_NAMES: &str = "int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, utf8 (string), bool (boolean), date32 (date), timestamp, binary, decimal(p,s)";
+pub const TYPE_NAMES: &str = "int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, utf8 (string), varchar(n), char(n), bool (boolean), date32 (date), timestamp, timestamp_ntz, binary, decimal(p,s)";
+
+/// Arrow field metadata naming a column's SQL string type (`varchar(10)`,
+/// `char(3)`), so results can report it.
+pub const SQL_TYPE_KEY: &str = "apiary.sql_type";
 
 impl ColumnType {
     /// Parses a declared type name (case-insensitive, surrounding space ignored).
@@ -38,15 +47,25 @@ impl ColumnType {
             "uint64" => ("uint64", DataType::Decimal128(20, 0)),
             "float32" | "float" | "real" => ("float32", DataType::Float32),
             "float64" | "double" => ("float64", DataType::Float64),
-            "utf8" | "string" | "text" | "varchar" => ("utf8", DataType::Utf8),
+            "utf8" | "string" | "text" => ("utf8", DataType::Utf8),
+            "varchar" => ("varchar", DataType::Utf8),
             "bool" | "boolean" => ("bool", DataType::Boolean),
             "date32" | "date" => ("date32", DataType::Date32),
             "timestamp" | "timestamp[us]" => (
                 "timestamp",
                 DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             ),
+            "timestamp_ntz" => (
+                "timestamp_ntz",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+            ),
             "binary" | "bytes" => ("binary", DataType::Binary),
-            other => return parse_decimal(other, declared),
+            other => {
+                if let Some(string) = parse_bounded_string(other, declared)? {
+                    return Ok(string);
+                }
+                return parse_decimal(other, declared);
+            }
         };
         Ok(ColumnType {
             name: name.to_string(),
@@ -85,6 +104,20 @@ impl ColumnType {
         Self::parse(&name)
     }
 
+    /// A `varchar(n)` or `char(n)` column's limit `n`, and whether values
+    /// are padded to it (`char`).
+    pub fn max_chars(&self) -> Option<(usize, bool)> {
+        let (base, rest) = self.name.split_once('(')?;
+        let limit = rest.strip_suffix(')')?.parse().ok()?;
+        Some((limit, base == "char"))
+    }
+
+    /// The SQL type a result column of this type reports, when it is not
+    /// the one its Arrow type gives (`varchar`, `varchar(10)`, `char(3)`).
+    pub fn sql_type(&self) -> Option<&str> {
+        (self.name == "varchar" || self.max_chars().is_some()).then_some(self.name.as_str())
+    }
+
     /// The Delta Lake type this column is stored as.
     pub fn delta(&self) -> Result<DeltaType> {
         Ok(match &self.arrow {
@@ -97,6 +130,7 @@ impl ColumnType {
             DataType::Utf8 => DeltaType::STRING,
             DataType::Boolean => DeltaType::BOOLEAN,
             DataType::Date32 => DeltaType::DATE,
+            DataType::Timestamp(_, None) => DeltaType::TIMESTAMP_NTZ,
             DataType::Timestamp(_, _) => DeltaType::TIMESTAMP,
             DataType::Binary => DeltaType::BINARY,
             DataType::Decimal128(p, s) => DeltaType::decimal(*p, *s as u8)
@@ -108,6 +142,30 @@ impl ColumnType {
             }
         })
     }
+}
+
+/// `varchar(n)` and `char(n)`, `n` from 1 to 10485760 as in Postgres.
+fn parse_bounded_string(lowered: &str, declared: &str) -> Result<Option<ColumnType>> {
+    let Some((base, rest)) = lowered.split_once('(') else {
+        return Ok(None);
+    };
+    let base = base.trim();
+    if base != "varchar" && base != "char" {
+        return Ok(None);
+    }
+    let limit: usize = rest
+        .strip_suffix(')')
+        .and_then(|n| n.trim().parse().ok())
+        .filter(|n| (1..=10_485_760).contains(n))
+        .ok_or_else(|| {
+            Error::InvalidSchema(format!(
+                "{declared:?}: the length of {base}(n) must be a number from 1 to 10485760"
+            ))
+        })?;
+    Ok(Some(ColumnType {
+        name: format!("{base}({limit})"),
+        arrow: DataType::Utf8,
+    }))
 }
 
 fn parse_decimal(lowered: &str, declared: &str) -> Result<ColumnType> {
@@ -171,6 +229,24 @@ pub fn is_safe_cast(from: &DataType, to: &DataType) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sql_string_and_timestamp_types_parse() {
+        let varchar = ColumnType::parse("VARCHAR(10)").unwrap();
+        assert_eq!(
+            (varchar.name.as_str(), varchar.max_chars()),
+            ("varchar(10)", Some((10, false)))
+        );
+        assert_eq!(
+            ColumnType::parse("char( 3 )").unwrap().max_chars(),
+            Some((3, true))
+        );
+        assert!(ColumnType::parse("varchar(0)").is_err());
+        assert_eq!(ColumnType::parse("utf8").unwrap().max_chars(), None);
+        let ntz = ColumnType::parse("timestamp_ntz").unwrap();
+        assert_eq!(ntz.arrow, DataType::Timestamp(TimeUnit::Microsecond, None));
+        assert_eq!(ntz.delta().unwrap(), DeltaType::TIMESTAMP_NTZ);
+    }
 
     #[test]
     fn tutorial_types_parse() {

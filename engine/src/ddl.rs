@@ -267,15 +267,18 @@ fn sql_type(data_type: &SqlType) -> Result<String> {
         "bigint" | "int8" => "int64".to_string(),
         "real" | "float4" => "float32".to_string(),
         "double precision" | "double" | "float8" | "float" => "float64".to_string(),
-        "text" | "varchar" | "character varying" | "char" | "character" | "bpchar" | "string" => {
-            "utf8".to_string()
-        }
+        "varchar" | "character varying" if !args.is_empty() => format!("varchar({args})"),
+        "char" | "character" | "bpchar" if !args.is_empty() => format!("char({args})"),
+        // Postgres's `char` without a length is `char(1)`.
+        "char" | "character" => "char(1)".to_string(),
+        "varchar" | "character varying" => "varchar".to_string(),
+        "text" | "bpchar" | "string" => "utf8".to_string(),
         "bool" | "boolean" => "bool".to_string(),
         "date" => "date32".to_string(),
-        "timestamp"
-        | "timestamp without time zone"
-        | "timestamptz"
-        | "timestamp with time zone" => "timestamp".to_string(),
+        // SQL's `timestamp` is a wall-clock time; Apiary's `timestamp` (as
+        // the SDK declares it) is an instant, SQL's `timestamptz`.
+        "timestamp" | "timestamp without time zone" => "timestamp_ntz".to_string(),
+        "timestamptz" | "timestamp with time zone" => "timestamp".to_string(),
         "bytea" | "blob" | "binary" | "varbinary" => "binary".to_string(),
         "numeric" | "decimal" | "dec" => {
             let (p, s) = args.split_once(',').unwrap_or((args, "0"));

@@ -171,7 +171,10 @@ impl Session {
             .with_information_schema(!system.iter().any(|(name, _)| name == "information_schema"))
             .with_target_partitions(target_partitions.max(1))
             // `0.1` is an exact `numeric`, as in Postgres, not a `float8`.
-            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
+            // `now()` and `TIMESTAMPTZ '…'` are instants (`timestamptz`), in
+            // UTC, the zone every session starts in.
+            .set_str("datafusion.execution.time_zone", "UTC");
         let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)

@@ -27,9 +27,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
-use datafusion_postgres::arrow_pg::datatypes::{
-    arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type,
-};
+use datafusion_postgres::arrow_pg::datatypes::{encode_recordbatch, into_pg_type};
 use futures::{stream, Sink, SinkExt, StreamExt};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -53,7 +51,7 @@ use crate::compat::SqlParser;
 use crate::copy::{CopyIn, CopyLoad};
 use crate::pg::PgCatalog;
 use crate::sqlstate::{error, from_datafusion, from_engine};
-use crate::types::postgres_schema;
+use crate::types::{pg_fields, postgres_schema};
 use crate::wire_values::WireValues;
 
 /// A statement as kept between Parse and Execute.
@@ -181,7 +179,7 @@ async fn rows_response(
 ) -> PgWireResult<Response> {
     let mut stream = as_described(stream, described)?;
     let schema = stream.schema();
-    let fields = Arc::new(arrow_schema_to_pg_fields(
+    let fields = Arc::new(pg_fields(
         &schema,
         format,
         Some(conn.settings.format_options()),
@@ -208,11 +206,7 @@ fn result_response(
     settings: &Settings,
 ) -> PgWireResult<Response> {
     let schema = postgres_schema(&result.schema);
-    let fields = Arc::new(arrow_schema_to_pg_fields(
-        &schema,
-        format,
-        Some(settings.format_options()),
-    )?);
+    let fields = Arc::new(pg_fields(&schema, format, Some(settings.format_options()))?);
     let text = WireValues::new(&schema, &fields, settings);
     let encoded = fields.clone();
     let rows: Vec<_> = result
@@ -618,7 +612,7 @@ impl QueryParser for StatementParser {
             | Stmt::Engine {
                 schema: Some(schema),
                 ..
-            } => arrow_schema_to_pg_fields(schema, format, None),
+            } => pg_fields(schema, format, None),
             Stmt::Builtin(statement) => Ok(builtin::result_fields(statement)),
             _ => Ok(vec![]),
         }

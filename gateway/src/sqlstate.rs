@@ -62,6 +62,9 @@ fn catalog_code(e: &CatalogError) -> &'static str {
             ObjectKind::Column => "42703",
         },
         CatalogError::InvalidSchema(_) => "42P16",
+        CatalogError::SchemaMismatch { detail, .. } if detail.starts_with("value too long") => {
+            "22001"
+        }
         CatalogError::SchemaMismatch { detail, .. } if detail.contains("null") => "23502",
         CatalogError::SchemaMismatch { .. } => "42804",
         CatalogError::RegistryContention { .. } | CatalogError::Conflict { .. } => "40001",

@@ -7,14 +7,21 @@
 
 use std::sync::Arc;
 
+use apiary_engine::catalog::types::SQL_TYPE_KEY;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
 };
-use datafusion_postgres::arrow_pg::datatypes::{field_into_pg_type, PG_OID_ALIAS_KEY};
+use datafusion_postgres::arrow_pg::datatypes::{
+    arrow_schema_to_pg_fields, field_into_pg_type, PG_OID_ALIAS_KEY,
+};
+use pgwire::api::portal::Format;
+use pgwire::api::results::FieldInfo;
 use pgwire::api::Type;
+use pgwire::error::PgWireResult;
+use pgwire::types::format::FormatOptions;
 
 use crate::compat::sent_name;
 
@@ -33,6 +40,49 @@ pub fn postgres_type(data_type: &DataType) -> DataType {
         )),
         other => other.clone(),
     }
+}
+
+/// RowDescription fields for `schema`: arrow-pg's, with a column declared
+/// `varchar(n)` or `char(n)` (its field's [`SQL_TYPE_KEY`]) sent as that
+/// type rather than as `text`.
+pub fn pg_fields(
+    schema: &Schema,
+    format: &Format,
+    options: Option<Arc<FormatOptions>>,
+) -> PgWireResult<Vec<FieldInfo>> {
+    let fields = arrow_schema_to_pg_fields(schema, format, options)?;
+    Ok(fields
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(info, field)| {
+            let declared = field.metadata().get(SQL_TYPE_KEY).and_then(|declared| {
+                let (base, limit) = match declared.split_once('(') {
+                    Some((base, rest)) => (base, rest.strip_suffix(')')?.parse::<i32>().ok()? + 4),
+                    None => (declared.as_str(), -1),
+                };
+                let ty = match base {
+                    "varchar" => Type::VARCHAR,
+                    "char" => Type::BPCHAR,
+                    _ => return None,
+                };
+                Some((ty, limit))
+            });
+            match declared {
+                // A length's type modifier counts Postgres's 4-byte header;
+                // none is -1.
+                Some((ty, modifier)) => FieldInfo::new(
+                    info.name().into(),
+                    info.table_id(),
+                    info.column_id(),
+                    ty,
+                    info.format(),
+                )
+                .with_format_options(info.format_options().clone())
+                .with_type_modifier(modifier),
+                None => info,
+            }
+        })
+        .collect())
 }
 
 /// `schema` with each column in the type and under the name it is sent

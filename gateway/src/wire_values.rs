@@ -24,10 +24,10 @@ use arrow::datatypes::{
     IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit, IntervalYearMonthType, Schema,
     TimeUnit, TimestampMicrosecondType,
 };
-use chrono::{DateTime, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
+use chrono::{DateTime, NaiveDateTime, Offset, TimeZone, Utc};
 use pgwire::api::results::{FieldFormat, FieldInfo};
 
-use apiary_engine::postgres::float_text;
+use apiary_engine::postgres::{float_text, wall_clock};
 
 use crate::builtin::Settings;
 use crate::types::{type_name, TYPE_NAME_KEY};
@@ -289,17 +289,6 @@ pub fn interval_text(months: i64, days: i64, micros: i64) -> String {
         if fraction > 0 {
             text.push_str(format!(".{fraction:06}").trim_end_matches('0'));
         }
-    }
-    text
-}
-
-/// `2024-01-02 03:04:05.5`: date, time, and the fraction without trailing zeros.
-fn wall_clock(time: NaiveDateTime) -> String {
-    let mut text = time.format("%Y-%m-%d %H:%M:%S").to_string();
-    let micros = time.nanosecond() / 1000;
-    if micros > 0 {
-        let fraction = format!(".{micros:06}");
-        text.push_str(fraction.trim_end_matches('0'));
     }
     text
 }

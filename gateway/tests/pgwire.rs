@@ -207,6 +207,71 @@ async fn database_is_the_hive_and_unknown_databases_list_the_hives() {
 }
 
 #[tokio::test]
+async fn declared_sql_types_are_kept_checked_and_reported() {
+    let server = Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE typed (code CHAR(3), name VARCHAR(5), note VARCHAR, at TIMESTAMP, \
+             seen TIMESTAMPTZ)",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO typed VALUES ('ab', 'ann  ', 'x', TIMESTAMP '2024-01-02 03:04:05', \
+             TIMESTAMPTZ '2024-01-02 03:04:05+02')",
+        )
+        .await
+        .unwrap();
+    // Too long for varchar(5): nothing is written.
+    let err = client
+        .batch_execute("INSERT INTO typed (name) VALUES ('abcdef')")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "22001", "{err}");
+    let statement = client
+        .prepare("SELECT code, name, note, at, seen FROM typed")
+        .await
+        .unwrap();
+    let types: Vec<_> = statement
+        .columns()
+        .iter()
+        .map(|c| c.type_().clone())
+        .collect();
+    use tokio_postgres::types::Type;
+    assert_eq!(
+        types,
+        [
+            Type::BPCHAR,
+            Type::VARCHAR,
+            Type::VARCHAR,
+            Type::TIMESTAMP,
+            Type::TIMESTAMPTZ
+        ]
+    );
+    let rows = client.query(&statement, &[]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    // char(3) is padded; varchar(5) keeps its own trailing spaces.
+    assert_eq!(rows[0].get::<_, String>(0), "ab ");
+    assert_eq!(rows[0].get::<_, String>(1), "ann  ");
+    // A timestamp is a wall-clock time; a timestamptz an instant.
+    let text = client
+        .simple_query("SELECT at, seen FROM typed")
+        .await
+        .unwrap();
+    let row = text
+        .iter()
+        .find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        })
+        .expect("a row");
+    assert_eq!(row.get(0), Some("2024-01-02 03:04:05"));
+    assert_eq!(row.get(1), Some("2024-01-02 01:04:05+00"));
+}
+
+#[tokio::test]
 async fn copy_from_stdin_loads_text_and_csv_in_one_commit() {
     use futures::SinkExt;
     let server = Server::start();

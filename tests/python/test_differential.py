@@ -51,9 +51,11 @@ CATEGORIES = {
     "type": "type OID mismatch",
     "error": "error vs answer",
     "payload": "payload mismatch",
+    "scale": "numeric scale",
 }
 STATEMENT_TIMEOUT_MS = 30_000
 FLOAT4_OID = 700
+NUMERIC_OID = 1700
 
 
 # ---------------------------------------------------------------- the corpus
@@ -486,13 +488,35 @@ def compare(pg: Outcome, ap: Outcome) -> list[tuple[str, str]]:
                                 f"(PG {short(pg.rows[:3])})"))
         return found
     retyped = {c for c, (want, got) in enumerate(zip(pg.oids, ap.oids)) if want != got}
+    scale_noted = False
     for r, (want, got) in enumerate(zip(pg.rows, ap.rows)):
         for c, (w, g) in enumerate(zip(want, got)):
             if w == g or (c in retyped and same_value(pg.values[r][c], ap.values[r][c])):
                 continue
-            found.append(("answer", f"row {r + 1} column {c + 1}: {short(g, 80)} (PG {short(w, 80)})"))
+            detail = f"row {r + 1} column {c + 1}: {short(g, 80)} (PG {short(w, 80)})"
+            if pg.oids[c] == ap.oids[c] == NUMERIC_OID and same_number(w, g):
+                # The same number written with another count of decimals
+                # (PostgreSQL keeps each value's own scale): not a wrong answer.
+                if not scale_noted:
+                    found.append(("scale", detail))
+                    scale_noted = True
+                continue
+            found.append(("answer", detail))
             return found
     return found
+
+
+def same_number(want, got) -> bool:
+    """Whether two numeric cells (text, or canon's ('numeric', text)) hold the
+    same number."""
+    def number(cell):
+        text = cell[1] if isinstance(cell, tuple) else cell
+        try:
+            return decimal.Decimal(str(text))
+        except (decimal.InvalidOperation, ValueError):
+            return None
+    a, b = number(want), number(got)
+    return a is not None and b is not None and a == b
 
 
 def text_binary_agreement(pg: dict[str, Outcome], ap: dict[str, Outcome]) -> list[str]:

@@ -7,14 +7,17 @@
 //!   `round(float8)` rounds half to even too.
 //! - `'\xdead'::bytea` reads Postgres's hex (or escape) input format;
 //!   DataFusion takes the text's bytes as they are.
-//! - `float8::text` is Postgres's shortest form (`1e+16`, not `1e16`).
+//! - `float8::text` is Postgres's shortest form (`1e+16`, not `1e16`),
+//!   and `timestamp::text` Postgres's (`2024-01-01 00:00:00`, not ISO's
+//!   `2024-01-01T00:00:00`).
 //! - `date - date` is an `int4`.
 
 use std::sync::Arc;
 
+use chrono::DateTime;
 use datafusion::arrow::array::{ArrayRef, AsArray, BinaryArray, Float64Array, StringArray};
 use datafusion::arrow::compute::kernels::cast::cast as cast_array;
-use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{exec_err, DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
@@ -26,7 +29,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
-use super::text::float_text;
+use super::text::{float_text, wall_clock};
 
 /// A conversion Postgres does its own way, as a function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,6 +40,9 @@ enum Conversion {
     ByteaIn,
     /// `float8` as Postgres's text.
     FloatText,
+    /// A timestamp as Postgres's text (`2024-01-01 00:00:00`, and `+00`
+    /// after an instant, written in UTC).
+    TimestampText,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -52,6 +58,7 @@ impl Convert {
                 Signature::exact(vec![DataType::Float64], Volatility::Immutable)
             }
             Conversion::ByteaIn => Signature::string(1, Volatility::Immutable),
+            Conversion::TimestampText => Signature::any(1, Volatility::Immutable),
         };
         Convert {
             conversion,
@@ -65,6 +72,7 @@ impl Convert {
             Conversion::RoundHalfEven,
             Conversion::ByteaIn,
             Conversion::FloatText,
+            Conversion::TimestampText,
         ]
         .into_iter()
         .map(|conversion| ScalarUDF::from(Convert::new(conversion)))
@@ -85,6 +93,7 @@ impl ScalarUDFImpl for Convert {
             Conversion::RoundHalfEven => "round_half_even",
             Conversion::ByteaIn => "bytea_in",
             Conversion::FloatText => "float8_text",
+            Conversion::TimestampText => "timestamp_text",
         }
     }
 
@@ -96,7 +105,7 @@ impl ScalarUDFImpl for Convert {
         Ok(match self.conversion {
             Conversion::RoundHalfEven => DataType::Float64,
             Conversion::ByteaIn => DataType::Binary,
-            Conversion::FloatText => DataType::Utf8,
+            Conversion::FloatText | Conversion::TimestampText => DataType::Utf8,
         })
     }
 
@@ -115,6 +124,20 @@ impl ScalarUDFImpl for Convert {
                     .as_primitive::<Float64Type>()
                     .iter()
                     .map(|v| v.map(|v| float_text(v, 15)))
+                    .collect();
+                Arc::new(values)
+            }
+            Conversion::TimestampText => {
+                let with_zone = matches!(input.data_type(), DataType::Timestamp(_, Some(_)));
+                let micros = cast_array(&input, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+                let values: StringArray = micros
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .iter()
+                    .map(|v| {
+                        let time = DateTime::from_timestamp_micros(v?)?.naive_utc();
+                        let zone = if with_zone { "+00" } else { "" };
+                        Some(format!("{}{zone}", wall_clock(time)))
+                    })
                     .collect();
                 Arc::new(values)
             }
@@ -242,6 +265,10 @@ fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 )),
                 Some(from) if is_text(&from) && is_binary(&to) => Some(cast(
                     Convert::call(Conversion::ByteaIn, *inner.clone()),
+                    to.clone(),
+                )),
+                Some(DataType::Timestamp(_, _)) if is_text(&to) => Some(cast(
+                    Convert::call(Conversion::TimestampText, *inner.clone()),
                     to.clone(),
                 )),
                 Some(DataType::Float64 | DataType::Float32) if is_text(&to) => {

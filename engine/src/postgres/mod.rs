@@ -18,13 +18,14 @@ use datafusion::optimizer::analyzer::{Analyzer, AnalyzerRule};
 mod arithmetic;
 mod casts;
 mod extract;
+mod formats;
 mod literals;
 mod numeric;
 mod series;
 mod sets;
 mod text;
 
-pub use text::float_text;
+pub use text::{float_text, wall_clock};
 
 pub use literals::IntegerLiterals;
 
@@ -48,6 +49,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(at, Arc::new(numeric::NumericResults));
     rules.insert(at, Arc::new(IntegerLiterals));
     rules.insert(at, Arc::new(sets::CountedSetOperations));
+    rules.insert(at, Arc::new(formats::PostgresFormats));
     rules
 }
 

@@ -1,5 +1,7 @@
 //! Values as Postgres writes them in text.
 
+use chrono::{NaiveDateTime, Timelike};
+
 /// Postgres's `float8out`/`float4out`: the shortest digits that read back
 /// as the same value, in exponent form (`1e+16`, `1.5e-05`) when the
 /// decimal exponent is below -4 or at least `precision` (15 for `float8`,
@@ -30,6 +32,17 @@ where
     } else {
         value.to_string()
     }
+}
+
+/// `2024-01-02 03:04:05.5`: date, time, and the fraction without trailing zeros.
+pub fn wall_clock(time: NaiveDateTime) -> String {
+    let mut text = time.format("%Y-%m-%d %H:%M:%S").to_string();
+    let micros = time.nanosecond() / 1000;
+    if micros > 0 {
+        let fraction = format!(".{micros:06}");
+        text.push_str(fraction.trim_end_matches('0'));
+    }
+    text
 }
 
 #[cfg(test)]
