@@ -55,18 +55,7 @@ pub fn pg_fields(
         .into_iter()
         .zip(schema.fields())
         .map(|(info, field)| {
-            let declared = field.metadata().get(SQL_TYPE_KEY).and_then(|declared| {
-                let (base, limit) = match declared.split_once('(') {
-                    Some((base, rest)) => (base, rest.strip_suffix(')')?.parse::<i32>().ok()? + 4),
-                    None => (declared.as_str(), -1),
-                };
-                let ty = match base {
-                    "varchar" => Type::VARCHAR,
-                    "char" => Type::BPCHAR,
-                    _ => return None,
-                };
-                Some((ty, limit))
-            });
+            let declared = declared_string_type(field);
             match declared {
                 // A length's type modifier counts Postgres's 4-byte header;
                 // none is -1.
@@ -83,6 +72,22 @@ pub fn pg_fields(
             }
         })
         .collect())
+}
+
+/// The type and type modifier of a column declared `varchar`,
+/// `varchar(n)` or `char(n)` (its field's [`SQL_TYPE_KEY`]).
+fn declared_string_type(field: &Field) -> Option<(Type, i32)> {
+    let declared = field.metadata().get(SQL_TYPE_KEY)?;
+    let (base, modifier) = match declared.split_once('(') {
+        Some((base, rest)) => (base, rest.strip_suffix(')')?.parse::<i32>().ok()? + 4),
+        None => (declared.as_str(), -1),
+    };
+    let ty = match base {
+        "varchar" => Type::VARCHAR,
+        "char" => Type::BPCHAR,
+        _ => return None,
+    };
+    Some((ty, modifier))
 }
 
 /// `schema` with each column in the type and under the name it is sent
@@ -188,7 +193,10 @@ impl ScalarUDFImpl for PgTypeof {
                 .clone()
                 .with_data_type(postgres_type(field.data_type())),
         );
-        let oid = field_into_pg_type(&sent).map_or(Type::UNKNOWN.oid(), |ty| ty.oid());
+        let oid = match declared_string_type(field) {
+            Some((ty, _)) => ty.oid(),
+            None => field_into_pg_type(&sent).map_or(Type::UNKNOWN.oid(), |ty| ty.oid()),
+        };
         Ok(ColumnarValue::Scalar(ScalarValue::Int32(Some(oid as i32))))
     }
 }

@@ -11,21 +11,34 @@
 //!   and `timestamp::text` Postgres's (`2024-01-01 00:00:00`, not ISO's
 //!   `2024-01-01T00:00:00`).
 //! - `date - date` is an `int4`.
+//! - Intervals compare as Postgres compares them (`'1 day' = '24 hours'`),
+//!   counting a month as 30 days.
+//! - `to_hex()` of an `int4` writes its 32 bits (`ffffffff` for -1).
+//! - `concat()` writes a boolean as `t`/`f`, as Postgres's text of one.
+//!
+//! `upper` and `lower` are replaced by [`Convert`]'s, which keep a
+//! character whose case mapping is several characters (`upper('ß')` is
+//! `ß` in Postgres, `SS` in DataFusion).
 
 use std::sync::Arc;
 
 use chrono::DateTime;
-use datafusion::arrow::array::{ArrayRef, AsArray, BinaryArray, Float64Array, StringArray};
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, BinaryArray, Decimal128Array, Float64Array, StringArray,
+};
 use datafusion::arrow::compute::kernels::cast::cast as cast_array;
-use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, IntervalMonthDayNanoType, IntervalUnit, TimeUnit,
+    TimestampMicrosecondType,
+};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{exec_err, DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    cast, BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator,
-    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    cast, lit, not, when, BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan,
+    Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
@@ -40,6 +53,13 @@ enum Conversion {
     ByteaIn,
     /// `float8` as Postgres's text.
     FloatText,
+    /// An interval as one number to compare by: Postgres compares
+    /// intervals counting a month as 30 days and a day as 24 hours.
+    IntervalOrder,
+    /// `upper`: each character's single upper-case character (`ß` stays).
+    Upper,
+    /// `lower`: each character's single lower-case character.
+    Lower,
     /// A timestamp as Postgres's text (`2024-01-01 00:00:00`, and `+00`
     /// after an instant, written in UTC).
     TimestampText,
@@ -57,8 +77,14 @@ impl Convert {
             Conversion::RoundHalfEven | Conversion::FloatText => {
                 Signature::exact(vec![DataType::Float64], Volatility::Immutable)
             }
-            Conversion::ByteaIn => Signature::string(1, Volatility::Immutable),
+            Conversion::ByteaIn | Conversion::Upper | Conversion::Lower => {
+                Signature::string(1, Volatility::Immutable)
+            }
             Conversion::TimestampText => Signature::any(1, Volatility::Immutable),
+            Conversion::IntervalOrder => Signature::exact(
+                vec![DataType::Interval(IntervalUnit::MonthDayNano)],
+                Volatility::Immutable,
+            ),
         };
         Convert {
             conversion,
@@ -73,6 +99,9 @@ impl Convert {
             Conversion::ByteaIn,
             Conversion::FloatText,
             Conversion::TimestampText,
+            Conversion::IntervalOrder,
+            Conversion::Upper,
+            Conversion::Lower,
         ]
         .into_iter()
         .map(|conversion| ScalarUDF::from(Convert::new(conversion)))
@@ -94,6 +123,9 @@ impl ScalarUDFImpl for Convert {
             Conversion::ByteaIn => "bytea_in",
             Conversion::FloatText => "float8_text",
             Conversion::TimestampText => "timestamp_text",
+            Conversion::IntervalOrder => "interval_order",
+            Conversion::Upper => "upper",
+            Conversion::Lower => "lower",
         }
     }
 
@@ -101,11 +133,13 @@ impl ScalarUDFImpl for Convert {
         &self.signature
     }
 
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         Ok(match self.conversion {
+            Conversion::Upper | Conversion::Lower => args[0].clone(),
             Conversion::RoundHalfEven => DataType::Float64,
             Conversion::ByteaIn => DataType::Binary,
             Conversion::FloatText | Conversion::TimestampText => DataType::Utf8,
+            Conversion::IntervalOrder => DataType::Decimal128(38, 0),
         })
     }
 
@@ -126,6 +160,31 @@ impl ScalarUDFImpl for Convert {
                     .map(|v| v.map(|v| float_text(v, 15)))
                     .collect();
                 Arc::new(values)
+            }
+            Conversion::Upper | Conversion::Lower => {
+                let upper = self.conversion == Conversion::Upper;
+                let text = cast_array(&input, &DataType::Utf8)?;
+                let values: StringArray = text
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.map(|v| change_case(v, upper)))
+                    .collect();
+                cast_array(&values, input.data_type())?
+            }
+            Conversion::IntervalOrder => {
+                let day = 86_400_000_000_000i128;
+                let values: Decimal128Array = input
+                    .as_primitive::<IntervalMonthDayNanoType>()
+                    .iter()
+                    .map(|v| {
+                        v.map(|v| {
+                            i128::from(v.months) * 30 * day
+                                + i128::from(v.days) * day
+                                + i128::from(v.nanoseconds)
+                        })
+                    })
+                    .collect();
+                Arc::new(values.with_precision_and_scale(38, 0)?)
             }
             Conversion::TimestampText => {
                 let with_zone = matches!(input.data_type(), DataType::Timestamp(_, Some(_)));
@@ -157,6 +216,24 @@ impl ScalarUDFImpl for Convert {
             ColumnarValue::Array(result)
         })
     }
+}
+
+/// Postgres's `upper`/`lower`: character by character, a character whose
+/// case mapping is several characters (`ß` → `SS`) stays as it is.
+fn change_case(text: &str, upper: bool) -> String {
+    text.chars()
+        .map(|c| {
+            let mut mapped: Vec<char> = if upper {
+                c.to_uppercase().collect()
+            } else {
+                c.to_lowercase().collect()
+            };
+            match mapped.len() {
+                1 => mapped.pop().unwrap_or(c),
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 /// Postgres's `bytea` input: `\x` and hex digits, or the escape format
@@ -244,6 +321,15 @@ fn is_call(expr: &Expr, name: &str) -> bool {
     matches!(expr, Expr::ScalarFunction(f) if f.func.name() == name)
 }
 
+/// A boolean argument, or one type coercion cast to text.
+fn boolean(arg: &Expr, type_of: &impl Fn(&Expr) -> Option<DataType>) -> Option<Expr> {
+    match arg {
+        Expr::Cast(c) if type_of(&c.expr) == Some(DataType::Boolean) => Some(*c.expr.clone()),
+        other if type_of(other) == Some(DataType::Boolean) => Some(other.clone()),
+        _ => None,
+    }
+}
+
 fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let type_of = |e: &Expr| e.get_type(schema).ok();
     match expr {
@@ -285,6 +371,45 @@ fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 None => Transformed::no(Expr::Cast(Cast { expr: inner, field })),
             })
         }
+        // `to_hex` of an `int4` writes its 32 bits (`ffffffff` for -1).
+        Expr::ScalarFunction(mut f)
+            if f.func.name() == "to_hex"
+                && f.args.len() == 1
+                && matches!(
+                    type_of(&f.args[0]).or_else(|| match &f.args[0] {
+                        Expr::Cast(c) => type_of(&c.expr),
+                        _ => None,
+                    }),
+                    Some(DataType::Int32 | DataType::Int16)
+                )
+                && !matches!(f.args[0], Expr::BinaryExpr(_)) =>
+        {
+            let value = match f.args.remove(0) {
+                Expr::Cast(c) => *c.expr,
+                other => other,
+            };
+            let bits = Expr::BinaryExpr(BinaryExpr {
+                left: Box::new(cast(value, DataType::Int64)),
+                op: Operator::BitwiseAnd,
+                right: Box::new(Expr::Literal(ScalarValue::Int64(Some(0xffff_ffff)), None)),
+            });
+            f.args.insert(0, bits);
+            Ok(Transformed::yes(Expr::ScalarFunction(f)))
+        }
+        // `concat()` writes a boolean as Postgres's `t`/`f`.
+        Expr::ScalarFunction(mut f)
+            if matches!(f.func.name(), "concat" | "concat_ws")
+                && f.args.iter().any(|a| boolean(a, &type_of).is_some()) =>
+        {
+            for arg in f.args.iter_mut() {
+                if let Some(flag) = boolean(arg, &type_of) {
+                    *arg = when(flag.clone(), lit("t"))
+                        .when(not(flag), lit("f"))
+                        .end()?;
+                }
+            }
+            Ok(Transformed::yes(Expr::ScalarFunction(f)))
+        }
         Expr::ScalarFunction(f)
             if f.func.name() == "round"
                 && f.args.len() == 1
@@ -299,7 +424,29 @@ fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let (l, r) = (type_of(&left), type_of(&right));
             let date = Some(DataType::Date32);
+            let interval = |t: &Option<DataType>| matches!(t, Some(DataType::Interval(_)));
             match op {
+                Operator::Eq
+                | Operator::NotEq
+                | Operator::Lt
+                | Operator::LtEq
+                | Operator::Gt
+                | Operator::GtEq
+                | Operator::IsDistinctFrom
+                | Operator::IsNotDistinctFrom
+                    if interval(&l) && interval(&r) =>
+                {
+                    let order = |e: Expr| {
+                        let mdn = cast(e, DataType::Interval(IntervalUnit::MonthDayNano));
+                        Box::new(Convert::call(Conversion::IntervalOrder, mdn))
+                    };
+                    let (left, right) = (order(*left), order(*right));
+                    Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                        left,
+                        op,
+                        right,
+                    })))
+                }
                 Operator::Minus if l == date && r == date => {
                     let days = Expr::BinaryExpr(BinaryExpr { left, op, right });
                     Ok(Transformed::yes(cast(days, DataType::Int32)))
@@ -318,6 +465,13 @@ fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn case_changes_keep_one_character_per_character() {
+        assert_eq!(change_case("straße", true), "STRAßE");
+        assert_eq!(change_case("ÀÉÎ", false), "àéî");
+        assert_eq!(change_case("İ", false), "İ");
+    }
 
     #[test]
     fn bytea_input_reads_hex_and_escapes() {

@@ -1,17 +1,21 @@
-//! Postgres's date/time format patterns in `to_char`, `to_date` and
-//! `to_timestamp`.
+//! Postgres's patterns: date/time formats in `to_char`, `to_date` and
+//! `to_timestamp`, and `SIMILAR TO`.
 //!
 //! Postgres writes `to_char(d, 'YYYY-MM-DD')`; DataFusion's functions take
 //! chrono's `%Y-%m-%d` and print a Postgres pattern back unchanged.
 //! [`PostgresFormats`] translates a constant Postgres pattern into
 //! chrono's. A pattern that already holds a `%` is taken to be chrono's
 //! and left alone.
+//!
+//! `x SIMILAR TO 'a(b|c)%'` is matched as the regular expression Postgres
+//! reads it as (`^(?:a(b|c).*)$`); DataFusion's own translation misses
+//! `%` and `_` inside a pattern.
 
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
 /// Translates constant Postgres format patterns; see the module's
@@ -38,6 +42,24 @@ impl AnalyzerRule for PostgresFormats {
 }
 
 fn translate(expr: Expr) -> Result<Transformed<Expr>> {
+    if let Expr::SimilarTo(like) = &expr {
+        if let (Expr::Literal(ScalarValue::Utf8(Some(pattern)), _), None) =
+            (like.pattern.as_ref(), like.escape_char)
+        {
+            let op = match (like.negated, like.case_insensitive) {
+                (false, false) => Operator::RegexMatch,
+                (false, true) => Operator::RegexIMatch,
+                (true, false) => Operator::RegexNotMatch,
+                (true, true) => Operator::RegexNotIMatch,
+            };
+            let regex = Expr::Literal(ScalarValue::Utf8(Some(similar_to_regex(pattern))), None);
+            return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                like.expr.clone(),
+                op,
+                Box::new(regex),
+            ))));
+        }
+    }
     let Expr::ScalarFunction(mut function) = expr else {
         return Ok(Transformed::no(expr));
     };
@@ -55,6 +77,38 @@ fn translate(expr: Expr) -> Result<Transformed<Expr>> {
             Ok(Transformed::yes(Expr::ScalarFunction(function)))
         }
         None => Ok(Transformed::no(Expr::ScalarFunction(function))),
+    }
+}
+
+/// The regular expression a `SIMILAR TO` pattern means: the whole string
+/// matches, `%` is any text, `_` any character, `\` escapes, and the
+/// regular-expression operators (`|`, `*`, `+`, `?`, `{}`, `()`, `[]`)
+/// are kept; other characters match themselves.
+pub fn similar_to_regex(pattern: &str) -> String {
+    let mut regex = String::from("^(?:");
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => regex.push_str(".*"),
+            '_' => regex.push('.'),
+            '\\' => match chars.next() {
+                Some(escaped) => regex.push_str(&regex_escape(escaped)),
+                None => regex.push_str("\\\\"),
+            },
+            '|' | '*' | '+' | '?' | '{' | '}' | '(' | ')' | '[' | ']' => regex.push(c),
+            other => regex.push_str(&regex_escape(other)),
+        }
+    }
+    regex.push_str(")$");
+    regex
+}
+
+fn regex_escape(c: char) -> String {
+    match c {
+        '.' | '^' | '$' | '\\' | '|' | '*' | '+' | '?' | '{' | '}' | '(' | ')' | '[' | ']' => {
+            format!("\\{c}")
+        }
+        other => other.to_string(),
     }
 }
 
@@ -151,5 +205,13 @@ mod tests {
         assert_eq!(chrono_pattern("yyyy\"w\"IW").as_deref(), Some("%Yw%V"));
         assert_eq!(chrono_pattern("%Y-%m"), None);
         assert_eq!(chrono_pattern("plain"), None);
+    }
+
+    #[test]
+    fn similar_to_patterns_become_anchored_regexes() {
+        assert_eq!(similar_to_regex("a(b|c)c"), "^(?:a(b|c)c)$");
+        assert_eq!(similar_to_regex("%(b|d)"), "^(?:.*(b|d))$");
+        assert_eq!(similar_to_regex("a_c.d"), "^(?:a.c\\.d)$");
+        assert_eq!(similar_to_regex("100\\%"), "^(?:100%)$");
     }
 }

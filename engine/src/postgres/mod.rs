@@ -17,10 +17,12 @@ use datafusion::optimizer::analyzer::{Analyzer, AnalyzerRule};
 
 mod arithmetic;
 mod casts;
+mod division;
 mod extract;
 mod formats;
 mod literals;
 mod numeric;
+mod rows;
 mod series;
 mod sets;
 mod text;
@@ -50,6 +52,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(at, Arc::new(IntegerLiterals));
     rules.insert(at, Arc::new(sets::CountedSetOperations));
     rules.insert(at, Arc::new(formats::PostgresFormats));
+    rules.insert(at, Arc::new(rows::RowComparisons));
     rules
 }
 

@@ -1,19 +1,17 @@
 //! Postgres's `numeric` results of division and aggregates.
 //!
 //! Postgres gives `sum(bigint)` and `avg()` of an integer as `numeric`,
-//! and a `numeric` quotient (`avg()` included) at least 16 decimal places
-//! (`7.0 / 2` is `3.5000000000000000`, rounded in its last place).
-//! DataFusion gives `int8`, `float8`, and four places more than the
-//! dividend, truncated. [`NumericResults`] asks DataFusion for the
-//! quotient one place past Postgres's scale and casts it to that scale,
-//! which rounds as Postgres does. A quotient's scale in Postgres also
-//! grows when it is below 1 (`1.0 / 3` has 20 places); a column's scale is
-//! fixed here, so such a value keeps 16 (docs/postgres.md).
+//! and a `numeric` quotient at least 16 significant digits, rounded
+//! (`7.0 / 2` is `3.5000000000000000`). DataFusion gives `int8`, `float8`,
+//! and four places more than the dividend, truncated. [`NumericResults`]
+//! plans `numeric` division as [`NumericDivide`] (Postgres's digits), and
+//! `avg()` one place past 16 decimals, cast to 16, which rounds as
+//! Postgres does for an average from 1 to 10,000 (docs/postgres.md).
 //!
 //! A statement is analyzed when it is prepared and again when it runs, so
-//! the rule leaves alone what it (or type coercion) already rewrote: a
-//! dividend cast to a `numeric` of at least [`DIVIDEND_SCALE`] places, an
-//! `avg()` of such a cast, a `sum()` of a narrower integer cast to `int8`.
+//! the rule leaves alone what it (or type coercion) already rewrote: an
+//! `avg()` of a `numeric` cast to [`DIVIDEND_SCALE`] places, a `sum()` of
+//! a narrower integer cast to `int8`.
 
 use std::sync::Arc;
 
@@ -21,19 +19,22 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
-use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction};
+use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    cast, Aggregate, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, Projection, Window,
-    WindowFunctionDefinition,
+    cast, Aggregate, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, Projection, ScalarUDF,
+    Window, WindowFunctionDefinition,
 };
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
-/// The fewest decimal places of a `numeric` quotient in Postgres.
+use super::division::NumericDivide;
+
+/// The decimal places of an `avg()` in Postgres, for an average from 1 to
+/// 10,000.
 const QUOTIENT_SCALE: i8 = 16;
 
-/// The dividend's scale that makes DataFusion's quotient (four places
-/// more) one place longer than [`QUOTIENT_SCALE`].
+/// The scale that makes DataFusion's `avg()` (four places more than its
+/// argument's) one place longer than [`QUOTIENT_SCALE`].
 const DIVIDEND_SCALE: i8 = QUOTIENT_SCALE + 1 - 4;
 
 /// Gives `numeric` division, `avg()` and `sum()` Postgres's result types
@@ -83,7 +84,7 @@ fn decimal_scale(data_type: &DataType) -> Option<i8> {
 }
 
 /// A `numeric` quotient (a `numeric` divided by a `numeric` or an
-/// integer, either way round) at Postgres's scale.
+/// integer, either way round) with Postgres's digits.
 fn numeric_division(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Expr::BinaryExpr(BinaryExpr {
         left,
@@ -104,27 +105,14 @@ fn numeric_division(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> 
     {
         return Ok(Transformed::no(expr));
     }
-    if is_dividend_cast(left) {
-        return Ok(Transformed::no(expr));
-    }
-    let [left_scale, right_scale] = scales.map(|s| s.unwrap_or(0));
-    let dividend = cast(
-        left.as_ref().clone(),
-        DataType::Decimal128(38, left_scale.max(DIVIDEND_SCALE)),
+    let quotient = ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::from(NumericDivide::default())),
+        vec![left.as_ref().clone(), right.as_ref().clone()],
     );
-    let quotient = Expr::BinaryExpr(BinaryExpr::new(
-        Box::new(dividend),
-        Operator::Divide,
-        right.clone(),
-    ));
-    let scale = QUOTIENT_SCALE.max(left_scale).max(right_scale);
-    Ok(Transformed::yes(cast(
-        quotient,
-        DataType::Decimal128(38, scale),
-    )))
+    Ok(Transformed::yes(Expr::ScalarFunction(quotient)))
 }
 
-/// Whether `expr` is this rule's cast of a dividend.
+/// Whether `expr` is this rule's cast of an `avg()` argument.
 fn is_dividend_cast(expr: &Expr) -> bool {
     matches!(expr, Expr::Cast(c) if matches!(c.field.data_type(), DataType::Decimal128(38, s) if *s >= DIVIDEND_SCALE))
 }
