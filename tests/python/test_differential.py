@@ -12,7 +12,10 @@ class when both fail), column count, column type OIDs, and every cell (text
 exactly as sent; binary values decoded by the client as the announced type,
 floats compared exactly). Apiary's payloads must also decode as the types
 its RowDescription announces, and the same cell must mean the same value in
-text and in binary.
+text and in binary. A `numeric` cell holding the same number with another
+count of decimals (`1.0` where PostgreSQL, which keeps each value's own
+scale, writes `1`) is reported as a "numeric scale" difference, not as a
+wrong answer.
 
 Differences that are known are listed in
 tests/differential/known_differences.txt as `id<TAB>protocol-or-*<TAB>reason`.

@@ -15,6 +15,8 @@
 //!   counting a month as 30 days.
 //! - `to_hex()` of an `int4` writes its 32 bits (`ffffffff` for -1).
 //! - `concat()` writes a boolean as `t`/`f`, as Postgres's text of one.
+//! - `array_length`, `cardinality` and `gcd`/`lcm` of `int4`s are `int4`,
+//!   and `length(bytea)` counts bytes.
 //!
 //! `upper` and `lower` are replaced by [`Convert`]'s, which keep a
 //! character whose case mapping is several characters (`upper('ß')` is
@@ -56,6 +58,8 @@ enum Conversion {
     /// An interval as one number to compare by: Postgres compares
     /// intervals counting a month as 30 days and a day as 24 hours.
     IntervalOrder,
+    /// The number of bytes of a `bytea`.
+    ByteLength,
     /// `upper`: each character's single upper-case character (`ß` stays).
     Upper,
     /// `lower`: each character's single lower-case character.
@@ -80,7 +84,9 @@ impl Convert {
             Conversion::ByteaIn | Conversion::Upper | Conversion::Lower => {
                 Signature::string(1, Volatility::Immutable)
             }
-            Conversion::TimestampText => Signature::any(1, Volatility::Immutable),
+            Conversion::TimestampText | Conversion::ByteLength => {
+                Signature::any(1, Volatility::Immutable)
+            }
             Conversion::IntervalOrder => Signature::exact(
                 vec![DataType::Interval(IntervalUnit::MonthDayNano)],
                 Volatility::Immutable,
@@ -102,6 +108,7 @@ impl Convert {
             Conversion::IntervalOrder,
             Conversion::Upper,
             Conversion::Lower,
+            Conversion::ByteLength,
         ]
         .into_iter()
         .map(|conversion| ScalarUDF::from(Convert::new(conversion)))
@@ -126,6 +133,7 @@ impl ScalarUDFImpl for Convert {
             Conversion::IntervalOrder => "interval_order",
             Conversion::Upper => "upper",
             Conversion::Lower => "lower",
+            Conversion::ByteLength => "bytea_length",
         }
     }
 
@@ -140,6 +148,7 @@ impl ScalarUDFImpl for Convert {
             Conversion::ByteaIn => DataType::Binary,
             Conversion::FloatText | Conversion::TimestampText => DataType::Utf8,
             Conversion::IntervalOrder => DataType::Decimal128(38, 0),
+            Conversion::ByteLength => DataType::Int32,
         })
     }
 
@@ -160,6 +169,10 @@ impl ScalarUDFImpl for Convert {
                     .map(|v| v.map(|v| float_text(v, 15)))
                     .collect();
                 Arc::new(values)
+            }
+            Conversion::ByteLength => {
+                let bytes = cast_array(&input, &DataType::Binary)?;
+                datafusion::arrow::compute::kernels::length::length(&bytes)?
             }
             Conversion::Upper | Conversion::Lower => {
                 let upper = self.conversion == Conversion::Upper;
@@ -283,7 +296,11 @@ pub struct PostgresCasts;
 
 impl AnalyzerRule for PostgresCasts {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        // Type coercion has run: a node whose expressions change type here
+        // (`date - date` is now `int4`) has its schema computed again, after
+        // its inputs', so a statement is described with the types it sends.
         plan.transform_up_with_subqueries(|node| {
+            let node = node.recompute_schema()?;
             let mut schema = DFSchema::empty();
             for input in node.inputs() {
                 schema.merge(input.schema());
@@ -293,7 +310,8 @@ impl AnalyzerRule for PostgresCasts {
                 let name = names.save(&expr);
                 expr.transform_up(|expr| as_postgres(expr, &schema))
                     .map(|expr| expr.update_data(|expr| name.restore(expr)))
-            })
+            })?
+            .map_data(|node| node.recompute_schema())
         })
         .map(|transformed| transformed.data)
     }
@@ -319,6 +337,15 @@ fn is_binary(data_type: &DataType) -> bool {
 
 fn is_call(expr: &Expr, name: &str) -> bool {
     matches!(expr, Expr::ScalarFunction(f) if f.func.name() == name)
+}
+
+/// Whether `arg` is an `int4` or `int2` (or one type coercion widened).
+fn narrow_int(arg: &Expr, type_of: &impl Fn(&Expr) -> Option<DataType>) -> bool {
+    let narrow = |t: Option<DataType>| matches!(t, Some(DataType::Int32 | DataType::Int16));
+    match arg {
+        Expr::Cast(c) => narrow(type_of(&c.expr)),
+        other => narrow(type_of(other)),
+    }
 }
 
 /// A boolean argument, or one type coercion cast to text.
@@ -409,6 +436,40 @@ fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 }
             }
             Ok(Transformed::yes(Expr::ScalarFunction(f)))
+        }
+        // Postgres's `array_length`, `cardinality`, and `gcd`/`lcm` of
+        // `int4`s are `int4`s.
+        Expr::ScalarFunction(f)
+            if matches!(f.func.name(), "array_length" | "cardinality")
+                && type_of(&Expr::ScalarFunction(f.clone())) != Some(DataType::Int32) =>
+        {
+            Ok(Transformed::yes(cast(
+                Expr::ScalarFunction(f),
+                DataType::Int32,
+            )))
+        }
+        Expr::ScalarFunction(f)
+            if matches!(f.func.name(), "gcd" | "lcm")
+                && f.args.iter().all(|a| narrow_int(a, &type_of)) =>
+        {
+            Ok(Transformed::yes(cast(
+                Expr::ScalarFunction(f),
+                DataType::Int32,
+            )))
+        }
+        // `length(bytea)` counts bytes; DataFusion reads the bytes as text.
+        Expr::ScalarFunction(mut f)
+            if matches!(f.func.name(), "length" | "char_length" | "character_length")
+                && f.args.len() == 1
+                && matches!(&f.args[0], Expr::Cast(c) if type_of(&c.expr).is_some_and(|t| is_binary(&t))) =>
+        {
+            let Expr::Cast(c) = f.args.remove(0) else {
+                unreachable!("matched above")
+            };
+            Ok(Transformed::yes(Convert::call(
+                Conversion::ByteLength,
+                *c.expr,
+            )))
         }
         Expr::ScalarFunction(f)
             if f.func.name() == "round"

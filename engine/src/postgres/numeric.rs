@@ -173,7 +173,7 @@ struct Retyped {
 
 /// `sum(bigint)` sums `numeric`s; `avg()` of an integer or `numeric`
 /// averages `numeric`s one place past Postgres's scale, cast to it;
-/// `sum(real)` is a `real`.
+/// `sum(real)` is a `real`. (`ntile()`, a window function, is an `int4`.)
 fn retype(
     name: &str,
     args: &[Expr],
@@ -230,8 +230,16 @@ fn retype_call(expr: &Expr, schema: &DFSchema) -> Result<Option<Retyped>> {
         }
         Expr::WindowFunction(window) => {
             let WindowFunction { fun, params } = window.as_ref();
-            let WindowFunctionDefinition::AggregateUDF(func) = fun else {
-                return Ok(None);
+            let func = match fun {
+                // Postgres's `ntile()` is an `int4`.
+                WindowFunctionDefinition::WindowUDF(func) if func.name() == "ntile" => {
+                    return Ok(Some(Retyped {
+                        call: call.clone().alias(name),
+                        result: Some(DataType::Int32),
+                    }));
+                }
+                WindowFunctionDefinition::AggregateUDF(func) => func,
+                _ => return Ok(None),
             };
             retype(func.name(), &params.args, schema)?.map(|(args, result)| {
                 let mut params = params.clone();
