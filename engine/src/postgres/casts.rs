@@ -15,6 +15,7 @@
 //!   counting a month as 30 days.
 //! - `to_hex()` of an `int4` writes its 32 bits (`ffffffff` for -1).
 //! - `concat()` writes a boolean as `t`/`f`, as Postgres's text of one.
+//! - `date_trunc` of a date is a `timestamptz`.
 //! - `array_length`, `cardinality` and `gcd`/`lcm` of `int4`s are `int4`,
 //!   and `length(bytea)` counts bytes.
 //!
@@ -348,6 +349,15 @@ fn narrow_int(arg: &Expr, type_of: &impl Fn(&Expr) -> Option<DataType>) -> bool 
     }
 }
 
+/// Whether `arg` is a date, or a date type coercion made a timestamp.
+fn is_date(arg: &Expr, type_of: &impl Fn(&Expr) -> Option<DataType>) -> bool {
+    let date = |t: Option<DataType>| matches!(t, Some(DataType::Date32 | DataType::Date64));
+    match arg {
+        Expr::Cast(c) => date(type_of(&c.expr)),
+        other => date(type_of(other)),
+    }
+}
+
 /// A boolean argument, or one type coercion cast to text.
 fn boolean(arg: &Expr, type_of: &impl Fn(&Expr) -> Option<DataType>) -> Option<Expr> {
     match arg {
@@ -470,6 +480,21 @@ fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 Conversion::ByteLength,
                 *c.expr,
             )))
+        }
+        // `date_trunc` of a date truncates it as a `timestamptz`, as Postgres
+        // casts it.
+        Expr::ScalarFunction(mut f)
+            if matches!(f.func.name(), "date_trunc" | "datetrunc")
+                && f.args.len() == 2
+                && is_date(&f.args[1], &type_of) =>
+        {
+            let date = match f.args.remove(1) {
+                Expr::Cast(c) => *c.expr,
+                other => other,
+            };
+            let instant = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+            f.args.insert(1, cast(date, instant));
+            Ok(Transformed::yes(Expr::ScalarFunction(f)))
         }
         Expr::ScalarFunction(f)
             if f.func.name() == "round"

@@ -20,6 +20,7 @@ mod casts;
 mod division;
 mod extract;
 mod formats;
+mod intervals;
 mod literals;
 mod numeric;
 mod rows;
@@ -34,7 +35,10 @@ pub use literals::IntegerLiterals;
 /// Planners that give Postgres syntax Postgres's functions, to go in front
 /// of DataFusion's own.
 pub fn expr_planners() -> Vec<Arc<dyn ExprPlanner>> {
-    vec![Arc::new(extract::ExtractPlanner)]
+    vec![
+        Arc::new(extract::ExtractPlanner),
+        Arc::new(intervals::IntervalPlanner),
+    ]
 }
 
 /// DataFusion's analyzer rules with Apiary's Postgres rules around type

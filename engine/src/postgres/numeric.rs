@@ -53,7 +53,8 @@ impl AnalyzerRule for NumericResults {
                 let name = names.save(&expr);
                 expr.transform_up(|expr| {
                     numeric_division(expr, &schema)?
-                        .transform_data(|expr| rounded_scale(expr, &schema))
+                        .transform_data(|expr| rounded_scale(expr, &schema))?
+                        .transform_data(|expr| real_widened(expr, &schema))
                 })
                 .map(|expr| expr.update_data(|expr| name.restore(expr)))
             })?;
@@ -126,6 +127,33 @@ fn is_widened_integer(expr: &Expr, schema: &DFSchema) -> bool {
             .is_ok_and(|t| t.is_integer() && t != DataType::Int64 && t != DataType::UInt64),
         _ => false,
     }
+}
+
+/// `real` with an integer or a `numeric` is a `float8` in Postgres
+/// (DataFusion's coercion makes it a `real`).
+fn real_widened(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    if !matches!(
+        op,
+        Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide
+    ) {
+        return Ok(Transformed::no(expr));
+    }
+    let (Ok(l), Ok(r)) = (left.get_type(schema), right.get_type(schema)) else {
+        return Ok(Transformed::no(expr));
+    };
+    let exact = |t: &DataType| t.is_integer() || decimal_scale(t).is_some();
+    let mixed = (l == DataType::Float32 && exact(&r)) || (r == DataType::Float32 && exact(&l));
+    if !mixed {
+        return Ok(Transformed::no(expr));
+    }
+    Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(cast(left.as_ref().clone(), DataType::Float64)),
+        *op,
+        Box::new(cast(right.as_ref().clone(), DataType::Float64)),
+    ))))
 }
 
 /// `ceil`, `floor`, `round` and `trunc` of a `numeric` at the scale
