@@ -34,11 +34,10 @@ use datafusion::arrow::datatypes::{
     DataType, Float64Type, IntervalMonthDayNanoType, IntervalUnit, TimeUnit,
     TimestampMicrosecondType,
 };
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{exec_err, DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     cast, lit, not, when, BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan,
     Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -46,6 +45,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
 use super::text::{float_text, wall_clock};
+use super::{columnar, rewrite_node_expressions};
 
 /// A conversion Postgres does its own way, as a function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,7 +154,6 @@ impl ScalarUDFImpl for Convert {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
         let input = args.args[0].to_array(args.number_rows)?;
         let result: ArrayRef = match self.conversion {
             Conversion::RoundHalfEven => {
@@ -224,11 +223,7 @@ impl ScalarUDFImpl for Convert {
                 Arc::new(bytes)
             }
         };
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
-        } else {
-            ColumnarValue::Array(result)
-        })
+        columnar(&args.args, result)
     }
 }
 
@@ -298,23 +293,10 @@ pub struct PostgresCasts;
 impl AnalyzerRule for PostgresCasts {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         // Type coercion has run: a node whose expressions change type here
-        // (`date - date` is now `int4`) has its schema computed again, after
-        // its inputs', so a statement is described with the types it sends.
-        plan.transform_up_with_subqueries(|node| {
-            let node = node.recompute_schema()?;
-            let mut schema = DFSchema::empty();
-            for input in node.inputs() {
-                schema.merge(input.schema());
-            }
-            let names = NamePreserver::new(&node);
-            node.map_expressions(|expr| {
-                let name = names.save(&expr);
-                expr.transform_up(|expr| as_postgres(expr, &schema))
-                    .map(|expr| expr.update_data(|expr| name.restore(expr)))
-            })?
-            .map_data(|node| node.recompute_schema())
-        })
-        .map(|transformed| transformed.data)
+        // (`date - date` is now `int4`) has its schema computed again, so a
+        // statement is described with the types it sends.
+        plan.transform_up_with_subqueries(|node| rewrite_node_expressions(node, as_postgres))
+            .map(|transformed| transformed.data)
     }
 
     fn name(&self) -> &str {

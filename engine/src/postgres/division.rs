@@ -15,10 +15,12 @@ use datafusion::arrow::array::{Array, AsArray, Decimal128Array};
 use datafusion::arrow::compute::kernels::cast::cast;
 use datafusion::arrow::datatypes::{i256, DataType, Decimal128Type};
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
+use datafusion::common::{plan_err, DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+
+use super::columnar;
 
 /// The fewest significant digits of a quotient (`NUMERIC_MIN_SIG_DIGITS`).
 const MIN_SIGNIFICANT_DIGITS: i32 = 16;
@@ -92,10 +94,6 @@ impl ScalarUDFImpl for NumericDivide {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|arg| matches!(arg, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let out_scale = quotient_scale(arrays[0].data_type(), arrays[1].data_type());
         let (left, right) = (
@@ -125,11 +123,7 @@ impl ScalarUDFImpl for NumericDivide {
             .collect::<Result<Decimal128Array>>()?
             .with_precision_and_scale(38, out_scale)?;
         let result: Arc<dyn Array> = Arc::new(quotients);
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
-        } else {
-            ColumnarValue::Array(result)
-        })
+        columnar(&args.args, result)
     }
 }
 

@@ -24,6 +24,8 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
+use super::columnar;
+
 /// Plans `EXTRACT(field FROM x)` as Postgres's `extract`.
 #[derive(Debug)]
 pub struct ExtractPlanner;
@@ -136,7 +138,6 @@ impl ScalarUDFImpl for Extract {
             ColumnarValue::Scalar(value) => field_name(Some(value))?,
             ColumnarValue::Array(_) => field_name(None)?,
         };
-        let scalar = matches!(args.args[1], ColumnarValue::Scalar(_));
         let source = args.args[1].to_array(args.number_rows)?;
         let scale = field_scale(&field, source.data_type());
         let values =
@@ -146,11 +147,7 @@ impl ScalarUDFImpl for Extract {
         } else {
             Arc::new(values)
         };
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
-        } else {
-            ColumnarValue::Array(result)
-        })
+        columnar(&args.args, result)
     }
 }
 

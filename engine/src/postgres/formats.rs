@@ -11,12 +11,13 @@
 //! reads it as (`^(?:a(b|c).*)$`); DataFusion's own translation misses
 //! `%` and `_` inside a pattern.
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::config::ConfigOptions;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
 use datafusion::optimizer::analyzer::AnalyzerRule;
+
+use super::rewrite_node_expressions;
 
 /// Translates constant Postgres format patterns; see the module's
 /// documentation.
@@ -26,12 +27,7 @@ pub struct PostgresFormats;
 impl AnalyzerRule for PostgresFormats {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|node| {
-            let names = NamePreserver::new(&node);
-            node.map_expressions(|expr| {
-                let name = names.save(&expr);
-                expr.transform_up(translate)
-                    .map(|expr| expr.update_data(|expr| name.restore(expr)))
-            })
+            rewrite_node_expressions(node, |expr, _| translate(expr))
         })
         .map(|transformed| transformed.data)
     }

@@ -8,11 +8,14 @@
 
 use std::sync::Arc;
 
-use datafusion::common::Result;
+use datafusion::arrow::array::ArrayRef;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::planner::ExprPlanner;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{ColumnarValue, Expr, LogicalPlan, ScalarUDF};
 use datafusion::optimizer::analyzer::{Analyzer, AnalyzerRule};
 
 mod arithmetic;
@@ -58,6 +61,44 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(at, Arc::new(formats::PostgresFormats));
     rules.insert(at, Arc::new(rows::RowComparisons));
     rules
+}
+
+/// A function's result over `args`: one value when every argument was one
+/// (a constant folds to a constant), else the array.
+fn columnar(args: &[ColumnarValue], result: ArrayRef) -> Result<ColumnarValue> {
+    if args
+        .iter()
+        .all(|arg| matches!(arg, ColumnarValue::Scalar(_)))
+    {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &result, 0,
+        )?))
+    } else {
+        Ok(ColumnarValue::Array(result))
+    }
+}
+
+/// `node` with each of its expressions rewritten by `rewrite`, which sees
+/// the columns the node reads (its inputs' together). Expression names are
+/// kept, since a parent reads its child's columns by name, and the node's
+/// schema is computed again before (its inputs may have changed) and after
+/// (a rewrite may change a type).
+fn rewrite_node_expressions(
+    node: LogicalPlan,
+    rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
+    let node = node.recompute_schema()?;
+    let mut schema = DFSchema::empty();
+    for input in node.inputs() {
+        schema.merge(input.schema());
+    }
+    let names = NamePreserver::new(&node);
+    node.map_expressions(|expr| {
+        let name = names.save(&expr);
+        expr.transform_up(|expr| rewrite(expr, &schema))
+            .map(|expr| expr.update_data(|expr| name.restore(expr)))
+    })?
+    .map_data(|node| node.recompute_schema())
 }
 
 /// Table functions typed as Postgres types them: `generate_series(1, 3)`

@@ -16,11 +16,10 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     cast, Aggregate, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, Projection, ScalarUDF,
     Window, WindowFunctionDefinition,
@@ -28,6 +27,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
 use super::division::NumericDivide;
+use super::rewrite_node_expressions;
 
 /// The decimal places of an `avg()` in Postgres, for an average from 1 to
 /// 10,000.
@@ -45,20 +45,12 @@ pub struct NumericResults;
 impl AnalyzerRule for NumericResults {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|node| {
-            // Schemas as earlier rules left their inputs.
-            let node = node.recompute_schema()?;
-            let schema = input_schema(&node);
-            let names = NamePreserver::new(&node);
-            let divided = node.map_expressions(|expr| {
-                let name = names.save(&expr);
-                expr.transform_up(|expr| {
-                    numeric_division(expr, &schema)?
-                        .transform_data(|expr| rounded_scale(expr, &schema))?
-                        .transform_data(|expr| real_widened(expr, &schema))
-                })
-                .map(|expr| expr.update_data(|expr| name.restore(expr)))
-            })?;
-            divided.transform_data(aggregate_types)
+            rewrite_node_expressions(node, |expr, schema| {
+                numeric_division(expr, schema)?
+                    .transform_data(|expr| rounded_scale(expr, schema))?
+                    .transform_data(|expr| real_widened(expr, schema))
+            })?
+            .transform_data(aggregate_types)
         })
         .map(|transformed| transformed.data)
     }
@@ -66,15 +58,6 @@ impl AnalyzerRule for NumericResults {
     fn name(&self) -> &str {
         "postgres_numeric_results"
     }
-}
-
-/// The columns a node's expressions read: its inputs' together.
-fn input_schema(node: &LogicalPlan) -> DFSchema {
-    let mut schema = DFSchema::empty();
-    for input in node.inputs() {
-        schema.merge(input.schema());
-    }
-    schema
 }
 
 fn decimal_scale(data_type: &DataType) -> Option<i8> {

@@ -6,12 +6,13 @@
 //! rows as structs, where NULL equals NULL. [`RowComparisons`] writes a
 //! comparison of two row constructors out element by element.
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::Result;
 use datafusion::config::ConfigOptions;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{and, or, BinaryExpr, Expr, LogicalPlan, Operator};
 use datafusion::optimizer::analyzer::AnalyzerRule;
+
+use super::rewrite_node_expressions;
 
 /// Writes row comparisons out element by element; see the module's
 /// documentation.
@@ -21,12 +22,7 @@ pub struct RowComparisons;
 impl AnalyzerRule for RowComparisons {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|node| {
-            let names = NamePreserver::new(&node);
-            node.map_expressions(|expr| {
-                let name = names.save(&expr);
-                expr.transform_up(element_wise)
-                    .map(|expr| expr.update_data(|expr| name.restore(expr)))
-            })
+            rewrite_node_expressions(node, |expr, _| element_wise(expr))
         })
         .map(|transformed| transformed.data)
     }
