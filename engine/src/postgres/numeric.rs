@@ -47,6 +47,7 @@ impl AnalyzerRule for NumericResults {
         plan.transform_up_with_subqueries(|node| {
             rewrite_node_expressions(node, |expr, schema| {
                 numeric_division(expr, schema)?
+                    .transform_data(|expr| numeric_functions(expr, schema))?
                     .transform_data(|expr| rounded_scale(expr, schema))?
                     .transform_data(|expr| real_widened(expr, schema))
             })?
@@ -137,6 +138,33 @@ fn real_widened(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         *op,
         Box::new(cast(right.as_ref().clone(), DataType::Float64)),
     ))))
+}
+
+/// `mod` and `sign` of a `numeric` are `numeric`s in Postgres; the
+/// functions DataFusion has for them take integers or `float8`s.
+/// `mod(a, b)` is `a % b`, and `sign(x)` a `numeric` -1, 0 or 1.
+fn numeric_functions(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::ScalarFunction(function) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    let numeric = function.args.iter().any(|arg| {
+        arg.get_type(schema)
+            .is_ok_and(|t| decimal_scale(&t).is_some())
+    });
+    if !numeric {
+        return Ok(Transformed::no(expr));
+    }
+    let args = function.args.clone();
+    let rewritten = match (function.func.name(), args.as_slice()) {
+        ("mod", [a, b]) => Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(a.clone()),
+            Operator::Modulo,
+            Box::new(b.clone()),
+        )),
+        ("sign" | "signum", [_]) => cast(expr.clone(), DataType::Decimal128(38, 0)),
+        _ => return Ok(Transformed::no(expr)),
+    };
+    Ok(Transformed::yes(rewritten))
 }
 
 /// `ceil`, `floor`, `round` and `trunc` of a `numeric` at the scale
