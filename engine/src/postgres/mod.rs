@@ -20,6 +20,7 @@ use datafusion::optimizer::analyzer::{Analyzer, AnalyzerRule};
 
 mod arithmetic;
 mod casts;
+mod datetime;
 mod division;
 mod extract;
 mod formats;
@@ -118,9 +119,17 @@ pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for function in [extract::Extract::numeric(), extract::Extract::float()] {
         registry.register_udf(Arc::new(ScalarUDF::from(function)))?;
     }
+    // Every function a rule or planner here puts in a plan, so that a task
+    // fragment decoded on another node finds it by name.
+    let planned = [
+        ScalarUDF::from(division::NumericDivide::default()),
+        ScalarUDF::from(intervals::ScaleInterval::default()),
+        ScalarUDF::from(datetime::MakeTimestamp::default()),
+    ];
     for function in arithmetic::Checked::all()
         .into_iter()
         .chain(casts::Convert::all())
+        .chain(planned)
     {
         registry.register_udf(Arc::new(function))?;
     }
@@ -131,4 +140,36 @@ pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
         ))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::execution::SessionStateBuilder;
+
+    use super::*;
+
+    #[test]
+    fn every_function_the_rules_plan_is_registered() {
+        let mut state = SessionStateBuilder::new().with_default_features().build();
+        register_functions(&mut state).unwrap();
+        for name in [
+            "numeric_divide",
+            "scale_interval",
+            "make_timestamp",
+            "extract",
+            "date_part",
+            "checked_add",
+            "checked_negate",
+            "checked_divide",
+            "round_half_even",
+            "bytea_in",
+            "float8_text",
+            "timestamp_text",
+            "interval_order",
+            "bytea_length",
+            "upper",
+        ] {
+            assert!(state.udf(name).is_ok(), "{name} is not registered");
+        }
+    }
 }
