@@ -314,7 +314,9 @@ fn bounded_strings(
     pad: bool,
     declared: &str,
 ) -> std::result::Result<ArrayRef, String> {
-    let strings = array.as_string::<i32>();
+    let Some(strings) = array.as_string_opt::<i32>() else {
+        return Err(format!("{declared} holds text, not {}", array.data_type()));
+    };
     let mut out = arrow::array::StringBuilder::with_capacity(strings.len(), strings.len() * limit);
     for value in strings.iter() {
         let Some(value) = value else {

@@ -170,34 +170,64 @@ fn numerics_binary(column: &ArrayRef) -> Option<ArrayRef> {
 /// digit count, weight of the first base-10000 digit, sign, display scale,
 /// then the digits, with no leading or trailing zero digits.
 pub fn numeric_binary(value: i128, scale: i8) -> Vec<u8> {
-    let negative = value < 0;
-    let magnitude = value.unsigned_abs();
-    let scale = scale.max(0) as u32;
-    // Fractional digits padded to whole base-10000 digits.
-    let fraction_digits = scale.div_ceil(4);
-    let padded = magnitude * 10u128.pow(fraction_digits * 4 - scale);
-    let mut digits = Vec::new();
-    let mut rest = padded;
-    while rest > 0 {
-        digits.push((rest % 10_000) as i16);
-        rest /= 10_000;
+    // Digits as text: 38 of them, padded or shifted by the scale, do not
+    // fit an integer once aligned to base-10000 digits.
+    let digits = value.unsigned_abs().to_string();
+    let (whole, fraction) = match usize::try_from(scale) {
+        Ok(scale) if scale >= digits.len() => (String::new(), format!("{digits:0>scale$}")),
+        Ok(scale) => {
+            let (whole, fraction) = digits.split_at(digits.len() - scale);
+            (whole.to_string(), fraction.to_string())
+        }
+        // A negative scale multiplies by a power of ten.
+        Err(_) => (
+            format!("{digits}{}", "0".repeat(scale.unsigned_abs().into())),
+            String::new(),
+        ),
+    };
+    let group = |text: &str| text.parse::<i16>().unwrap_or(0);
+    // Whole digits grouped from the point leftwards, fraction digits from
+    // the point rightwards (the last group padded with zeros).
+    let whole = whole.trim_start_matches('0');
+    let lead = whole.len() % 4;
+    let mut groups: Vec<i16> = Vec::new();
+    if lead > 0 {
+        groups.push(group(&whole[..lead]));
     }
-    // Least significant first; the first `fraction_digits` are fractional.
-    let mut weight = digits.len() as i32 - fraction_digits as i32 - 1;
-    let trailing = digits.iter().take_while(|&&d| d == 0).count();
-    digits.drain(..trailing);
-    digits.reverse();
-    if digits.is_empty() {
+    groups.extend(
+        whole.as_bytes()[lead..]
+            .chunks(4)
+            .map(|g| group(std::str::from_utf8(g).unwrap_or("0"))),
+    );
+    let whole_groups = groups.len() as i32;
+    let padded = format!(
+        "{fraction:0<width$}",
+        width = fraction.len().div_ceil(4) * 4
+    );
+    groups.extend(
+        padded
+            .as_bytes()
+            .chunks(4)
+            .map(|g| group(std::str::from_utf8(g).unwrap_or("0"))),
+    );
+    let mut weight = whole_groups - 1;
+    let leading = groups.iter().take_while(|&&g| g == 0).count();
+    groups.drain(..leading);
+    weight -= leading as i32;
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
         weight = 0;
     }
-    let mut out = Vec::with_capacity(8 + 2 * digits.len());
-    out.extend_from_slice(&(digits.len() as u16).to_be_bytes());
+    let mut out = Vec::with_capacity(8 + 2 * groups.len());
+    out.extend_from_slice(&(groups.len() as u16).to_be_bytes());
     out.extend_from_slice(&(weight as i16).to_be_bytes());
-    let sign: u16 = if negative { 0x4000 } else { 0 };
+    let sign: u16 = if value < 0 { 0x4000 } else { 0 };
     out.extend_from_slice(&sign.to_be_bytes());
-    out.extend_from_slice(&(scale as u16).to_be_bytes());
-    for digit in digits {
-        out.extend_from_slice(&digit.to_be_bytes());
+    out.extend_from_slice(&(scale.max(0) as u16).to_be_bytes());
+    for group in groups {
+        out.extend_from_slice(&group.to_be_bytes());
     }
     out
 }
@@ -352,6 +382,10 @@ mod tests {
         assert_eq!(words(numeric_binary(100_000_000, 0)), [1, 2, 0, 0, 1]);
         assert_eq!(words(numeric_binary(1, 5)), [1, -2, 0, 5, 1000]);
         let big = 10i128.pow(37) + 7;
+        // The largest 38-digit value at the largest scale.
+        let max = 10i128.pow(38) - 1;
+        assert_eq!(words(numeric_binary(max, 38))[..4], [10, -1, 0, 38]);
+        assert_eq!(words(numeric_binary(5, -2)), [1, 0, 0, 0, 500]);
         assert_eq!(
             words(numeric_binary(big, 16)),
             [10, 5, 0, 16, 10, 0, 0, 0, 0, 0, 0, 0, 0, 7]

@@ -77,12 +77,31 @@ impl ScalarUDFImpl for Checked {
     }
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        Ok(args[0].clone())
+        args.first()
+            .cloned()
+            .ok_or_else(|| DataFusionError::Plan(format!("{} needs an operand", self.name())))
     }
 
     /// Both operands as the wider type: a statement is analyzed again
     /// when it runs, and a literal may be narrowed then.
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let arity = if self.op == Op::Negate { 1 } else { 2 };
+        if args.len() != arity {
+            return Err(DataFusionError::Plan(format!(
+                "{} takes {arity} operand(s), not {}",
+                self.name(),
+                args.len()
+            )));
+        }
+        if !args
+            .iter()
+            .all(|t| t.is_integer() || t.is_floating() || t == &DataType::Null)
+        {
+            return Err(DataFusionError::Plan(format!(
+                "{} takes integer or float operands",
+                self.name()
+            )));
+        }
         let rank = |t: &DataType| match t {
             DataType::Int16 => 0,
             DataType::Int32 => 1,

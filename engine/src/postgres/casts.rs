@@ -144,7 +144,9 @@ impl ScalarUDFImpl for Convert {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         Ok(match self.conversion {
-            Conversion::Upper | Conversion::Lower => args[0].clone(),
+            Conversion::Upper | Conversion::Lower => {
+                args.first().cloned().unwrap_or(DataType::Utf8)
+            }
             Conversion::RoundHalfEven => DataType::Float64,
             Conversion::ByteaIn => DataType::Binary,
             Conversion::FloatText | Conversion::TimestampText => DataType::Utf8,
@@ -455,12 +457,13 @@ fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 && f.args.len() == 1
                 && matches!(&f.args[0], Expr::Cast(c) if type_of(&c.expr).is_some_and(|t| is_binary(&t))) =>
         {
-            let Expr::Cast(c) = f.args.remove(0) else {
-                unreachable!("matched above")
+            let bytes = match f.args.remove(0) {
+                Expr::Cast(c) => *c.expr,
+                other => other,
             };
             Ok(Transformed::yes(Convert::call(
                 Conversion::ByteLength,
-                *c.expr,
+                bytes,
             )))
         }
         // `date_trunc` of a date truncates it as a `timestamptz`, as Postgres
@@ -478,15 +481,14 @@ fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             f.args.insert(1, cast(date, instant));
             Ok(Transformed::yes(Expr::ScalarFunction(f)))
         }
-        Expr::ScalarFunction(f)
+        Expr::ScalarFunction(mut f)
             if f.func.name() == "round"
                 && f.args.len() == 1
                 && type_of(&f.args[0]) == Some(DataType::Float64) =>
         {
-            let arg = f.args.into_iter().next().expect("one argument");
             Ok(Transformed::yes(Convert::call(
                 Conversion::RoundHalfEven,
-                arg,
+                f.args.remove(0),
             )))
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {

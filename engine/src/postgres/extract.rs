@@ -16,7 +16,7 @@ use datafusion::arrow::compute::kernels::temporal::{date_part, DatePart};
 use datafusion::arrow::datatypes::{
     DataType, Field, FieldRef, Int64Type, IntervalMonthDayNanoType, IntervalUnit, TimeUnit,
 };
-use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::common::{exec_err, internal_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult};
 use datafusion::logical_expr::{
@@ -119,7 +119,7 @@ impl ScalarUDFImpl for Extract {
     }
 
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        unreachable!("return_field_from_args gives the type")
+        internal_err!("extract's type depends on its field: return_field_from_args gives it")
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {

@@ -175,9 +175,9 @@ pub fn chrono_pattern(postgres: &str) -> Option<String> {
                 translated = true;
             }
             None => {
-                let c = rest.chars().next().expect("not empty");
-                out.push(c);
-                rest = &rest[c.len_utf8()..];
+                let mut chars = rest.chars();
+                out.extend(chars.next());
+                rest = chars.as_str();
             }
         }
     }

@@ -328,8 +328,7 @@ fn aggregate_types(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
         LogicalPlan::Aggregate(aggregate) => {
             LogicalPlan::Aggregate(Aggregate::try_new(input, aggregate.group_expr, new_calls)?)
         }
-        LogicalPlan::Window(_) => LogicalPlan::Window(Window::try_new(new_calls, input)?),
-        _ => unreachable!("matched above"),
+        _ => LogicalPlan::Window(Window::try_new(new_calls, input)?),
     };
     if results.is_empty() {
         return Ok(Transformed::yes(retyped));
