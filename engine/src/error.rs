@@ -47,7 +47,7 @@ impl From<datafusion::error::DataFusionError> for EngineError {
         match e {
             D::External(inner) => match inner.downcast::<apiary_catalog::Error>() {
                 Ok(cat) => EngineError::Catalog(*cat),
-                Err(other) => EngineError::Sql(other.to_string()),
+                Err(other) => EngineError::DataFusion(Box::new(D::External(other))),
             },
             D::Context(ctx, inner) => match EngineError::from(*inner) {
                 EngineError::DataFusion(e) => EngineError::DataFusion(Box::new(D::Context(ctx, e))),

@@ -3,6 +3,7 @@
 //! knows SQLSTATEs (Postgres manual, Appendix A).
 
 use apiary_engine::catalog::{Error as CatalogError, ObjectKind};
+use apiary_engine::postgres::SqlError;
 use apiary_engine::EngineError;
 use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
@@ -28,6 +29,9 @@ pub fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
 
 /// Maps an engine error to its SQLSTATE.
 pub fn from_engine(e: EngineError) -> PgWireError {
+    if let Some(sql) = raised_by_postgres_function(&e) {
+        return error(sql.code, sql.message.clone());
+    }
     let code = match &e {
         EngineError::Catalog(c) => catalog_code(c),
         EngineError::Sql(_) => "XX000",
@@ -39,6 +43,22 @@ pub fn from_engine(e: EngineError) -> PgWireError {
         EngineError::Overloaded(_) => "53000",
     };
     error(code, e.to_string())
+}
+
+/// The error a Postgres function raised with its own SQLSTATE, if that is
+/// what `e` is.
+fn raised_by_postgres_function(e: &EngineError) -> Option<&SqlError> {
+    let EngineError::DataFusion(df) = e else {
+        return None;
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(df.as_ref());
+    while let Some(error) = cause {
+        if let Some(sql) = error.downcast_ref::<SqlError>() {
+            return Some(sql);
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// Maps a DataFusion error (e.g. from planning a prepared statement).

@@ -85,6 +85,7 @@ fn declared_string_type(field: &Field) -> Option<(Type, i32)> {
     let ty = match base {
         "varchar" => Type::VARCHAR,
         "char" => Type::BPCHAR,
+        "unknown" => Type::UNKNOWN,
         _ => return None,
     };
     Some((ty, modifier))

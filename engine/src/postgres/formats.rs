@@ -14,7 +14,10 @@
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::config::ConfigOptions;
-use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
+use datafusion::functions::expr_fn::{concat, lower, upper};
+use datafusion::functions::unicode::expr_fn::rpad;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{lit, BinaryExpr, Expr, LogicalPlan, Operator};
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
 use super::rewrite_node_expressions;
@@ -56,24 +59,27 @@ fn translate(expr: Expr) -> Result<Transformed<Expr>> {
             ))));
         }
     }
-    let Expr::ScalarFunction(mut function) = expr else {
+    let Expr::ScalarFunction(function) = expr else {
         return Ok(Transformed::no(expr));
     };
-    let formatted = matches!(
-        function.func.name(),
-        "to_char" | "date_format" | "to_date" | "to_timestamp"
-    );
-    let pattern = match function.args.get_mut(1) {
-        Some(Expr::Literal(ScalarValue::Utf8(Some(pattern)), _)) if formatted => pattern,
+    let name = function.func.name();
+    let pattern = match function.args.get(1) {
+        Some(Expr::Literal(ScalarValue::Utf8(Some(pattern)), _)) => pattern.clone(),
         _ => return Ok(Transformed::no(Expr::ScalarFunction(function))),
     };
-    match chrono_pattern(pattern) {
-        Some(chrono) => {
-            *pattern = chrono;
-            Ok(Transformed::yes(Expr::ScalarFunction(function)))
-        }
-        None => Ok(Transformed::no(Expr::ScalarFunction(function))),
-    }
+    let rewritten = match name {
+        "to_char" | "date_format" => formatted(&function, &function.args[0], &pattern),
+        "to_date" | "to_timestamp" => chrono_pattern(&pattern).map(|chrono| {
+            let mut call = function.clone();
+            call.args[1] = lit(chrono);
+            Expr::ScalarFunction(call)
+        }),
+        _ => None,
+    };
+    Ok(match rewritten {
+        Some(expr) => Transformed::yes(expr),
+        None => Transformed::no(Expr::ScalarFunction(function)),
+    })
 }
 
 /// The regular expression a `SIMILAR TO` pattern means: the whole string
@@ -116,11 +122,7 @@ const FIELDS: &[(&str, &str, &str)] = &[
     ("HH12", "%I", "%-I"),
     ("YYYY", "%Y", "%Y"),
     ("IYYY", "%G", "%G"),
-    ("MONTH", "%B", "%B"),
-    ("Month", "%B", "%B"),
     ("DDD", "%j", "%-j"),
-    ("Day", "%A", "%A"),
-    ("Mon", "%b", "%b"),
     ("HH", "%I", "%-I"),
     ("MI", "%M", "%-M"),
     ("SS", "%S", "%-S"),
@@ -129,7 +131,6 @@ const FIELDS: &[(&str, &str, &str)] = &[
     ("YY", "%y", "%y"),
     ("MM", "%m", "%-m"),
     ("DD", "%d", "%-d"),
-    ("Dy", "%a", "%a"),
     ("AM", "%p", "%p"),
     ("PM", "%p", "%p"),
     ("am", "%P", "%P"),
@@ -137,12 +138,44 @@ const FIELDS: &[(&str, &str, &str)] = &[
     ("IW", "%V", "%-V"),
 ];
 
-/// chrono's pattern for a Postgres one; `None` when it has no Postgres
-/// field or already looks like chrono's.
-pub fn chrono_pattern(postgres: &str) -> Option<String> {
+/// Day and month names: Postgres's field (any case), chrono's, and the
+/// width Postgres pads the name to without `FM`.
+const NAMES: &[(&str, &str, usize)] = &[
+    ("MONTH", "%B", 9),
+    ("DAY", "%A", 9),
+    ("MON", "%b", 0),
+    ("DY", "%a", 0),
+];
+
+/// How a name field is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    /// `Day`: as chrono writes it.
+    Title,
+    Upper,
+    Lower,
+}
+
+/// A piece of a translated pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    /// chrono's pattern for fields and text.
+    Chrono(String),
+    /// A day or month name, in `case`, padded with spaces to `width`.
+    Name {
+        chrono: &'static str,
+        case: Case,
+        width: usize,
+    },
+}
+
+/// The pieces of a Postgres pattern; `None` when it has no Postgres field
+/// or already looks like chrono's.
+fn pieces(postgres: &str) -> Option<Vec<Piece>> {
     if postgres.contains('%') {
         return None;
     }
+    let mut pieces = Vec::new();
     let mut out = String::new();
     let mut rest = postgres;
     let mut translated = false;
@@ -158,12 +191,41 @@ pub fn chrono_pattern(postgres: &str) -> Option<String> {
             Some(after) => (true, after),
             None => (false, rest),
         };
+        let name = NAMES.iter().find(|(pg, _, _)| {
+            field_start.len() >= pg.len()
+                && field_start.is_char_boundary(pg.len())
+                && field_start[..pg.len()].eq_ignore_ascii_case(pg)
+        });
+        if let Some((pg, chrono, width)) = name {
+            let written = &field_start[..pg.len()];
+            let case = if written == *pg {
+                Case::Upper
+            } else if written.chars().skip(1).all(|c| c.is_ascii_lowercase()) {
+                match written.starts_with(|c: char| c.is_ascii_uppercase()) {
+                    true => Case::Title,
+                    false => Case::Lower,
+                }
+            } else {
+                Case::Title
+            };
+            if !out.is_empty() {
+                pieces.push(Piece::Chrono(std::mem::take(&mut out)));
+            }
+            pieces.push(Piece::Name {
+                chrono,
+                case,
+                width: if fill_mode { 0 } else { *width },
+            });
+            rest = &field_start[pg.len()..];
+            translated = true;
+            continue;
+        }
         let field = FIELDS.iter().find(|(pg, _, _)| {
             field_start.starts_with(pg)
                 || (pg
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-                    && !matches!(*pg, "AM" | "PM" | "MONTH")
+                    && !matches!(*pg, "AM" | "PM")
                     && field_start.len() >= pg.len()
                     && field_start.is_char_boundary(pg.len())
                     && field_start[..pg.len()].eq_ignore_ascii_case(pg))
@@ -181,7 +243,75 @@ pub fn chrono_pattern(postgres: &str) -> Option<String> {
             }
         }
     }
-    translated.then_some(out)
+    if !out.is_empty() {
+        pieces.push(Piece::Chrono(out));
+    }
+    translated.then_some(pieces)
+}
+
+/// chrono's pattern for a Postgres one (names unpadded, in chrono's case,
+/// which parsing ignores); `None` when it has no Postgres field or already
+/// looks like chrono's.
+pub fn chrono_pattern(postgres: &str) -> Option<String> {
+    let pieces = pieces(postgres)?;
+    Some(
+        pieces
+            .iter()
+            .map(|piece| match piece {
+                Piece::Chrono(text) => text.as_str(),
+                Piece::Name { chrono, .. } => chrono,
+            })
+            .collect(),
+    )
+}
+
+/// `to_char(value, pattern)` written as Postgres writes it: one call with
+/// chrono's pattern, or, when a day or month name needs Postgres's case or
+/// padding, the concatenation of one call per piece.
+fn formatted(function: &ScalarFunction, value: &Expr, postgres: &str) -> Option<Expr> {
+    let pieces = pieces(postgres)?;
+    let call = |pattern: &str| {
+        let mut call = function.clone();
+        call.args = vec![value.clone(), lit(pattern)];
+        Expr::ScalarFunction(call)
+    };
+    let plain = pieces.iter().all(|piece| {
+        matches!(
+            piece,
+            Piece::Chrono(_)
+                | Piece::Name {
+                    case: Case::Title,
+                    width: 0,
+                    ..
+                }
+        )
+    });
+    if plain {
+        return chrono_pattern(postgres).map(|pattern| call(&pattern));
+    }
+    let parts = pieces
+        .iter()
+        .map(|piece| match piece {
+            Piece::Chrono(pattern) => call(pattern),
+            Piece::Name {
+                chrono,
+                case,
+                width,
+            } => {
+                let name = call(chrono);
+                let name = match case {
+                    Case::Title => name,
+                    Case::Upper => upper(name),
+                    Case::Lower => lower(name),
+                };
+                match width {
+                    0 => name,
+                    width => rpad(vec![name, lit(*width as i64)]),
+                }
+            }
+        })
+        .collect();
+    Some(concat(parts))
 }
 
 #[cfg(test)]
@@ -201,6 +331,22 @@ mod tests {
         assert_eq!(chrono_pattern("yyyy\"w\"IW").as_deref(), Some("%Yw%V"));
         assert_eq!(chrono_pattern("%Y-%m"), None);
         assert_eq!(chrono_pattern("plain"), None);
+        assert_eq!(chrono_pattern("FMDay, Mon").as_deref(), Some("%A, %b"));
+    }
+
+    #[test]
+    fn names_get_postgres_case_and_padding() {
+        let name = |chrono, case, width| Piece::Name {
+            chrono,
+            case,
+            width,
+        };
+        assert_eq!(
+            pieces("Day DD").unwrap(),
+            vec![name("%A", Case::Title, 9), Piece::Chrono(" %d".into())]
+        );
+        assert_eq!(pieces("FMMONTH").unwrap(), vec![name("%B", Case::Upper, 0)]);
+        assert_eq!(pieces("dy").unwrap(), vec![name("%a", Case::Lower, 0)]);
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Postgres's types for literals: `1` is an `int4`, `1e15` a `numeric`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use apiary_catalog::types::SQL_TYPE_KEY;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::cte_worktable::CteWorkTable;
+use datafusion::common::metadata::FieldMetadata;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
@@ -44,7 +48,8 @@ impl AnalyzerRule for IntegerLiterals {
                 let names = NamePreserver::new(&node);
                 node.map_expressions(|expr| {
                     let name = names.save(&expr);
-                    expr.transform_up(narrow_literal)
+                    expr.transform_up(narrow_literal)?
+                        .transform_data(|expr| expr.transform_up(unknown_literal))
                         .map(|expr| expr.update_data(|expr| name.restore(expr)))
                 })
             }
@@ -55,6 +60,33 @@ impl AnalyzerRule for IntegerLiterals {
     fn name(&self) -> &str {
         "postgres_integer_literals"
     }
+}
+
+/// `pg_typeof('a')` is `unknown` in Postgres: a string constant has no
+/// type until something needs one. The bare constant given to `pg_typeof`
+/// is marked so (its field's declared SQL type); `'a'::text` is a cast,
+/// and stays `text`.
+fn unknown_literal(expr: Expr) -> Result<Transformed<Expr>> {
+    let Expr::ScalarFunction(mut function) = expr else {
+        return Ok(Transformed::no(expr));
+    };
+    let bare_string = |arg: &Expr| {
+        matches!(
+            arg,
+            Expr::Literal(
+                ScalarValue::Utf8(_) | ScalarValue::Utf8View(_) | ScalarValue::LargeUtf8(_),
+                None
+            )
+        )
+    };
+    if function.func.name() != "pg_typeof" || !function.args.first().is_some_and(bare_string) {
+        return Ok(Transformed::no(Expr::ScalarFunction(function)));
+    }
+    if let Some(Expr::Literal(_, metadata)) = function.args.first_mut() {
+        let unknown = BTreeMap::from([(SQL_TYPE_KEY.to_string(), "unknown".to_string())]);
+        *metadata = Some(FieldMetadata::from(unknown));
+    }
+    Ok(Transformed::yes(Expr::ScalarFunction(function)))
 }
 
 /// A recursive CTE whose recursive term reads its work table with the

@@ -15,23 +15,28 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::planner::ExprPlanner;
-use datafusion::logical_expr::{ColumnarValue, Expr, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, ColumnarValue, Expr, LogicalPlan, ScalarUDF};
 use datafusion::optimizer::analyzer::{Analyzer, AnalyzerRule};
 
 mod arithmetic;
 mod casts;
 mod datetime;
 mod division;
+mod domain;
+mod error;
+mod exact;
 mod extract;
 mod formats;
 mod intervals;
 mod literals;
 mod numeric;
+mod ordering;
 mod rows;
 mod series;
 mod sets;
 mod text;
 
+pub use error::{sql_error, SqlError};
 pub use text::{float_text, wall_clock};
 
 pub use literals::IntegerLiterals;
@@ -56,6 +61,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         .unwrap_or(rules.len());
     rules.insert(at + 1, Arc::new(casts::PostgresCasts));
     rules.insert(at + 1, Arc::new(arithmetic::CheckedArithmetic));
+    rules.insert(at + 1, Arc::new(ordering::ZeroSignedOrdering));
     rules.insert(at, Arc::new(numeric::NumericResults));
     rules.insert(at, Arc::new(IntegerLiterals));
     rules.insert(at, Arc::new(sets::CountedSetOperations));
@@ -122,6 +128,9 @@ pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
     // Every function a rule or planner here puts in a plan, so that a task
     // fragment decoded on another node finds it by name.
     let planned = [
+        ScalarUDF::from(exact::ExactMath::div()),
+        ScalarUDF::from(exact::ExactMath::sqrt()),
+        ScalarUDF::from(exact::ExactMath::power()),
         ScalarUDF::from(division::NumericDivide::default()),
         ScalarUDF::from(intervals::ScaleInterval::default()),
         ScalarUDF::from(datetime::MakeTimestamp::default()),
@@ -132,6 +141,20 @@ pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
         .chain(planned)
     {
         registry.register_udf(Arc::new(function))?;
+    }
+    for name in ["ln", "log", "log10", "log2", "sqrt"] {
+        if let Some(checked) = registry
+            .udf(name)
+            .ok()
+            .and_then(domain::DomainChecked::wrap)
+        {
+            registry.register_udf(Arc::new(checked))?;
+        }
+    }
+    for spread in exact::Spread::ALL {
+        registry.register_udaf(Arc::new(AggregateUDF::from(exact::NumericSpread::new(
+            spread,
+        ))))?;
     }
     for (postgres, datafusion) in [("variance", "var_samp"), ("every", "bool_and")] {
         let aggregate = registry.udaf(datafusion)?;
@@ -154,6 +177,9 @@ mod tests {
         register_functions(&mut state).unwrap();
         for name in [
             "numeric_divide",
+            "numeric_sqrt",
+            "numeric_power",
+            "div",
             "scale_interval",
             "make_timestamp",
             "extract",
@@ -170,6 +196,14 @@ mod tests {
             "upper",
         ] {
             assert!(state.udf(name).is_ok(), "{name} is not registered");
+        }
+        for name in [
+            "numeric_var_samp",
+            "numeric_var_pop",
+            "numeric_stddev_samp",
+            "numeric_stddev_pop",
+        ] {
+            assert!(state.udaf(name).is_ok(), "{name} is not registered");
         }
     }
 }

@@ -15,18 +15,21 @@
 
 use std::sync::Arc;
 
+use bigdecimal::num_bigint::BigInt;
+use bigdecimal::BigDecimal;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
 use datafusion::logical_expr::{
-    cast, Aggregate, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, Projection, ScalarUDF,
-    Window, WindowFunctionDefinition,
+    cast, Aggregate, AggregateUDF, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator,
+    Projection, ScalarUDF, Window, WindowFunctionDefinition,
 };
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
 use super::division::NumericDivide;
+use super::exact::{self, ExactMath, NumericSpread, Spread};
 use super::rewrite_node_expressions;
 
 /// The decimal places of an `avg()` in Postgres, for an average from 1 to
@@ -140,21 +143,62 @@ fn real_widened(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     ))))
 }
 
+/// The value of a `numeric` constant.
+fn constant(expr: &Expr) -> Option<(BigDecimal, i64)> {
+    match expr {
+        Expr::Literal(ScalarValue::Decimal128(Some(v), _, scale), _) => Some((
+            BigDecimal::new(BigInt::from(*v), i64::from(*scale)),
+            i64::from(*scale),
+        )),
+        Expr::Literal(value, _) if value.data_type().is_integer() && !value.is_null() => {
+            let v = value.cast_to(&DataType::Int64).ok()?;
+            match v {
+                ScalarValue::Int64(Some(v)) => Some((BigDecimal::from(v), 0)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// `mod` and `sign` of a `numeric` are `numeric`s in Postgres; the
 /// functions DataFusion has for them take integers or `float8`s.
-/// `mod(a, b)` is `a % b`, and `sign(x)` a `numeric` -1, 0 or 1.
+/// `mod(a, b)` is `a % b`, and `sign(x)` a `numeric` -1, 0 or 1. `sqrt`
+/// and `power` of a `numeric` compute in decimal ([`ExactMath`]), at the
+/// scale Postgres gives a constant's result.
 fn numeric_functions(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Expr::ScalarFunction(function) = &expr else {
         return Ok(Transformed::no(expr));
     };
-    let numeric = function.args.iter().any(|arg| {
-        arg.get_type(schema)
-            .is_ok_and(|t| decimal_scale(&t).is_some())
-    });
+    let types: Vec<DataType> = function
+        .args
+        .iter()
+        .map(|arg| arg.get_type(schema))
+        .collect::<Result<_>>()
+        .unwrap_or_default();
+    let numeric = types.iter().any(|t| decimal_scale(t).is_some());
+    let exact = types
+        .iter()
+        .all(|t| t.is_integer() || decimal_scale(t).is_some());
     if !numeric {
         return Ok(Transformed::no(expr));
     }
     let args = function.args.clone();
+    let exact_call = |math: ExactMath, scale: i64| {
+        let mut args = args.clone();
+        args.push(Expr::Literal(ScalarValue::Int64(Some(scale.min(38))), None));
+        Expr::ScalarFunction(ScalarFunction::new_udf(
+            Arc::new(ScalarUDF::from(math)),
+            args,
+        ))
+    };
+    let column_scale = |types: &[DataType]| {
+        types
+            .iter()
+            .filter_map(decimal_scale)
+            .map(i64::from)
+            .fold(i64::from(exact::COLUMN_SCALE), i64::max)
+    };
     let rewritten = match (function.func.name(), args.as_slice()) {
         ("mod", [a, b]) => Expr::BinaryExpr(BinaryExpr::new(
             Box::new(a.clone()),
@@ -162,6 +206,22 @@ fn numeric_functions(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>>
             Box::new(b.clone()),
         )),
         ("sign" | "signum", [_]) => cast(expr.clone(), DataType::Decimal128(38, 0)),
+        ("sqrt", [x]) if exact => {
+            let scale = match constant(x) {
+                Some((value, scale)) => exact::sqrt_scale(&value, scale),
+                None => column_scale(&types),
+            };
+            exact_call(ExactMath::sqrt(), scale)
+        }
+        ("power" | "pow", [a, b]) if exact => {
+            let scale = match (constant(a), constant(b)) {
+                (Some((a, a_scale)), Some((b, b_scale))) => {
+                    exact::power(&a, a_scale, &b, b_scale).map_or(column_scale(&types), |(_, s)| s)
+                }
+                _ => column_scale(&types),
+            };
+            exact_call(ExactMath::power(), scale)
+        }
         _ => return Ok(Transformed::no(expr)),
     };
     Ok(Transformed::yes(rewritten))
@@ -249,6 +309,18 @@ fn retype(
     })
 }
 
+/// The exact member of the variance family for `name(args)` when its
+/// operand is an integer or a `numeric` (Postgres's result is then a
+/// `numeric`).
+fn exact_spread(name: &str, args: &[Expr], schema: &DFSchema) -> Option<Spread> {
+    let spread = Spread::named(name)?;
+    let [arg] = args else {
+        return None;
+    };
+    let arg_type = arg.get_type(schema).ok()?;
+    (arg_type.is_integer() || decimal_scale(&arg_type).is_some()).then_some(spread)
+}
+
 fn retype_call(expr: &Expr, schema: &DFSchema) -> Result<Option<Retyped>> {
     let name = expr.schema_name().to_string();
     let call = match expr {
@@ -256,6 +328,18 @@ fn retype_call(expr: &Expr, schema: &DFSchema) -> Result<Option<Retyped>> {
         call => call,
     };
     let retyped = match call {
+        Expr::AggregateFunction(AggregateFunction { func, params })
+            if exact_spread(func.name(), &params.args, schema).is_some() =>
+        {
+            let spread = exact_spread(func.name(), &params.args, schema);
+            spread.map(|spread| {
+                let call = Expr::AggregateFunction(AggregateFunction {
+                    func: Arc::new(AggregateUDF::from(NumericSpread::new(spread))),
+                    params: params.clone(),
+                });
+                (call, None)
+            })
+        }
         Expr::AggregateFunction(AggregateFunction { func, params }) => {
             retype(func.name(), &params.args, schema)?.map(|(args, result)| {
                 let mut params = params.clone();
