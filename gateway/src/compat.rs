@@ -115,6 +115,7 @@ impl SqlParser {
         for statement in statements.iter_mut() {
             rewrite_field_access(statement);
             rewrite_like_escape(statement);
+            rewrite_at_time_zone(statement);
             rewrite_postgres_clauses(statement);
             name_columns_as_postgres(statement);
         }
@@ -340,6 +341,35 @@ fn parse_expr(sql: &str) -> Expr {
         .try_with_sql(sql)
         .and_then(|mut parser| parser.parse_expr())
         .unwrap_or_else(|_| Expr::value(Value::Null))
+}
+
+/// `t AT TIME ZONE z` is Postgres's `timezone(z, t)`: DataFusion reads it
+/// as a cast to a `timestamptz` in `z`, which for a `timestamptz` is the
+/// same instant where Postgres gives the wall-clock `timestamp` in `z`.
+fn rewrite_at_time_zone(statement: &mut Statement) {
+    struct AtTimeZone;
+    impl VisitorMut for AtTimeZone {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::AtTimeZone {
+                timestamp,
+                time_zone,
+            } = expr
+            {
+                let call = format!("timezone({time_zone}, {timestamp})");
+                // Printed from parsed parts, it parses; if not, DataFusion
+                // plans the original.
+                if let Ok(call) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&call)
+                    .and_then(|mut parser| parser.parse_expr())
+                {
+                    *expr = call;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(statement, &mut AtTimeZone);
 }
 
 /// DataFusion's LIKE only knows the backslash escape; SQLAlchemy's

@@ -1,12 +1,16 @@
-//! Postgres's `make_timestamp(year, month, day, hour, minute, seconds)`.
+//! Postgres's `make_timestamp(year, month, day, hour, minute, seconds)` and
+//! `timezone(zone, t)` (`t AT TIME ZONE zone`).
 
 use std::sync::Arc;
 
-use chrono::NaiveDate;
-use datafusion::arrow::array::{Array, AsArray, TimestampMicrosecondArray};
+use chrono::{DateTime, NaiveDate, Offset, TimeZone};
+use datafusion::arrow::array::timezone::Tz;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, TimestampMicrosecondArray};
 use datafusion::arrow::compute::kernels::cast::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int32Type, TimeUnit};
-use datafusion::common::{exec_err, plan_err, Result};
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, Int32Type, TimeUnit, TimestampMicrosecondType,
+};
+use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -91,4 +95,115 @@ impl ScalarUDFImpl for MakeTimestamp {
         let result: Arc<dyn Array> = Arc::new(TimestampMicrosecondArray::from(out));
         columnar(&args.args, result)
     }
+}
+
+/// Postgres's `timezone(zone, t)`, which `t AT TIME ZONE zone` means: a
+/// `timestamptz` becomes the wall-clock `timestamp` in `zone`, a
+/// `timestamp` read as wall-clock time in `zone` becomes a `timestamptz`.
+/// (DataFusion's own `AT TIME ZONE` relabels a `timestamptz`'s zone, so it
+/// stays the same instant and type.)
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Timezone {
+    signature: Signature,
+}
+
+impl Default for Timezone {
+    fn default() -> Self {
+        Timezone {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+/// The zone every session's `timestamptz` is in.
+const SESSION_ZONE: &str = "UTC";
+
+impl ScalarUDFImpl for Timezone {
+    fn name(&self) -> &str {
+        "timezone"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        match args {
+            [_, DataType::Timestamp(..)] => Ok(vec![DataType::Utf8, args[1].clone()]),
+            [_, DataType::Date32 | DataType::Date64 | DataType::Null] => Ok(vec![
+                DataType::Utf8,
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+            ]),
+            _ => plan_err!("timezone(zone, t) takes a zone name and a timestamp"),
+        }
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(match &args[1] {
+            DataType::Timestamp(unit, Some(_)) => DataType::Timestamp(*unit, None),
+            DataType::Timestamp(unit, None) => {
+                DataType::Timestamp(*unit, Some(SESSION_ZONE.into()))
+            }
+            _ => DataType::Timestamp(TimeUnit::Microsecond, Some(SESSION_ZONE.into())),
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let zone = match &args.args[0] {
+            ColumnarValue::Scalar(
+                ScalarValue::Utf8(Some(zone))
+                | ScalarValue::Utf8View(Some(zone))
+                | ScalarValue::LargeUtf8(Some(zone)),
+            ) => zone.clone(),
+            _ => return exec_err!("AT TIME ZONE takes a constant zone name"),
+        };
+        // Postgres reads a numeric zone the POSIX way, `+05:00` west of
+        // Greenwich, where Arrow reads it the ISO way.
+        let zone = match zone.chars().next() {
+            Some('+') => zone.replacen('+', "-", 1),
+            Some('-') => zone.replacen('-', "+", 1),
+            _ => zone,
+        };
+        if zone.parse::<Tz>().is_err() {
+            return Err(super::sql_error(
+                "22023",
+                format!("time zone \"{zone}\" not recognized"),
+            ));
+        }
+        let times = args.args[1].to_array(args.number_rows)?;
+        let result = match times.data_type().clone() {
+            DataType::Timestamp(unit, Some(_)) => cast(
+                &wall_clock_in(&times, &zone)?,
+                &DataType::Timestamp(unit, None),
+            )?,
+            // Wall-clock times in `zone`, then the same instants in UTC.
+            DataType::Timestamp(unit, None) => cast(
+                &cast(
+                    &times,
+                    &DataType::Timestamp(unit, Some(zone.as_str().into())),
+                )?,
+                &DataType::Timestamp(unit, Some(SESSION_ZONE.into())),
+            )?,
+            other => return exec_err!("timezone(zone, t) cannot take {other}"),
+        };
+        columnar(&args.args, result)
+    }
+}
+
+/// The wall-clock times in `zone` of the instants `times`, as microseconds.
+fn wall_clock_in(times: &ArrayRef, zone: &str) -> Result<ArrayRef> {
+    let tz: Tz = zone.parse()?;
+    let micros = cast(times, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+    let local = micros
+        .as_primitive::<TimestampMicrosecondType>()
+        .iter()
+        .map(|utc| {
+            utc.map(|utc| {
+                let instant = DateTime::from_timestamp_micros(utc).unwrap_or_default();
+                let offset = tz.offset_from_utc_datetime(&instant.naive_utc()).fix();
+                utc + i64::from(offset.local_minus_utc()) * 1_000_000
+            })
+        })
+        .collect::<TimestampMicrosecondArray>();
+    Ok(Arc::new(local))
 }

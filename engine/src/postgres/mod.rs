@@ -134,6 +134,7 @@ pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
         ScalarUDF::from(division::NumericDivide::default()),
         ScalarUDF::from(intervals::ScaleInterval::default()),
         ScalarUDF::from(datetime::MakeTimestamp::default()),
+        ScalarUDF::from(datetime::Timezone::default()),
     ];
     for function in arithmetic::Checked::all()
         .into_iter()
@@ -182,6 +183,7 @@ mod tests {
             "div",
             "scale_interval",
             "make_timestamp",
+            "timezone",
             "extract",
             "date_part",
             "checked_add",
