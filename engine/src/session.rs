@@ -180,6 +180,7 @@ impl Session {
             .with_runtime_env(runtime)
             .with_default_features()
             .with_analyzer_rules(postgres::analyzer_rules())
+            .with_type_planner(Arc::new(postgres::DeclaredTypes::default()))
             .with_catalog_list(Arc::new(
                 HiveList::with_system_schemas(catalog.clone(), system)
                     .with_transaction(txn.clone()),

@@ -15,6 +15,7 @@ use crate::builtin::Settings;
 use crate::information_schema::InformationSchemas;
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
 use apiary_engine::catalog::Catalog;
+use apiary_engine::postgres::DeclaredTypes;
 use arrow::array::{AsArray, Int16Array, Int32Array, StringArray, StructArray};
 use arrow::datatypes::{Field, Fields, Int64Type};
 use async_trait::async_trait;
@@ -181,7 +182,7 @@ impl PgCatalog {
         let state = ctx.state_ref();
         let current = state.read().clone();
         *state.write() = SessionStateBuilder::new_from_existing(current)
-            .with_type_planner(Arc::new(PgOidTypePlanner))
+            .with_type_planner(Arc::new(DeclaredTypes::over(Arc::new(PgOidTypePlanner))))
             .build();
         CoerceIntArgsToBigInt::widen(ctx);
     }

@@ -45,7 +45,8 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
 use super::text::{float_text, wall_clock};
-use super::{columnar, rewrite_node_expressions};
+use super::{columnar, declared, rewrite_node_expressions};
+use apiary_catalog::types::SQL_TYPE_KEY;
 
 /// A conversion Postgres does its own way, as a function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -356,7 +357,17 @@ fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     match expr {
         Expr::Cast(Cast { expr: inner, field }) => {
             let to = field.data_type().clone();
+            let declared = field
+                .metadata()
+                .get(SQL_TYPE_KEY)
+                .and_then(|d| declared::bounded(d));
             let rewritten = match type_of(&inner) {
+                _ if declared.is_some() => declared.map(|(limit, pad)| {
+                    Expr::ScalarFunction(ScalarFunction::new_udf(
+                        Arc::new(ScalarUDF::from(declared::BoundText::default())),
+                        vec![cast(*inner.clone(), DataType::Utf8), lit(limit), lit(pad)],
+                    ))
+                }),
                 Some(DataType::Float64 | DataType::Float32)
                     if to.is_integer() && !is_call(&inner, "round_half_even") =>
                 {

@@ -15,7 +15,15 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::columnar;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::DFSchema;
+use datafusion::config::ConfigOptions;
+use datafusion::logical_expr::{
+    self as logical, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator,
+};
+use datafusion::optimizer::analyzer::AnalyzerRule;
+
+use super::{columnar, rewrite_node_expressions};
 
 /// `make_timestamp`: a `timestamp` from its fields, the seconds with a
 /// fraction.
@@ -206,4 +214,59 @@ fn wall_clock_in(times: &ArrayRef, zone: &str) -> Result<ArrayRef> {
         })
         .collect::<TimestampMicrosecondArray>();
     Ok(Arc::new(local))
+}
+
+/// `date ± interval` is a `timestamp` in Postgres (midnight of the date,
+/// moved); DataFusion keeps a `date`, dropping any hours. Before type
+/// coercion (where `date + 30` still adds an integer), [`DateArithmetic`]
+/// casts the date of such a sum to a `timestamp`.
+#[derive(Debug)]
+pub struct DateArithmetic;
+
+impl AnalyzerRule for DateArithmetic {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| rewrite_node_expressions(node, date_as_timestamp))
+            .map(|transformed| transformed.data)
+    }
+
+    fn name(&self) -> &str {
+        "postgres_date_arithmetic"
+    }
+}
+
+fn date_as_timestamp(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    if !matches!(op, Operator::Plus | Operator::Minus) {
+        return Ok(Transformed::no(expr));
+    }
+    let type_of = |e: &Expr| e.get_type(schema).ok();
+    let is_date = |t: &Option<DataType>| matches!(t, Some(DataType::Date32 | DataType::Date64));
+    let is_interval = |t: &Option<DataType>| matches!(t, Some(DataType::Interval(_)));
+    // Type coercion writes `date + 30` as `date + CAST(CAST(… AS
+    // Duration) AS Interval)`; a statement analyzed again keeps its date.
+    let days = |e: &Expr| matches!(e, Expr::Cast(c) if matches!(c.expr.as_ref(), Expr::Cast(d) if matches!(d.field.data_type(), DataType::Duration(_))));
+    if days(left) || days(right) {
+        return Ok(Transformed::no(expr));
+    }
+    let (l, r) = (type_of(left), type_of(right));
+    let timestamp =
+        |e: &Expr| logical::cast(e.clone(), DataType::Timestamp(TimeUnit::Microsecond, None));
+    let rewritten = if is_date(&l) && is_interval(&r) {
+        Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(timestamp(left)),
+            *op,
+            right.clone(),
+        ))
+    } else if is_interval(&l) && is_date(&r) && *op == Operator::Plus {
+        Expr::BinaryExpr(BinaryExpr::new(
+            left.clone(),
+            *op,
+            Box::new(timestamp(right)),
+        ))
+    } else {
+        return Ok(Transformed::no(expr));
+    };
+    Ok(Transformed::yes(rewritten))
 }

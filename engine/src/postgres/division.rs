@@ -14,10 +14,11 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, Decimal128Array};
 use datafusion::arrow::compute::kernels::cast::cast;
 use datafusion::arrow::datatypes::{i256, DataType, Decimal128Type};
+use datafusion::arrow::datatypes::{Field, FieldRef};
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::{plan_err, DataFusionError, Result};
+use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::columnar;
@@ -79,13 +80,16 @@ impl ScalarUDFImpl for NumericDivide {
 
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         match args {
-            [left, right] => match (as_numeric(left), as_numeric(right)) {
+            [left, right, ..] if args.len() <= 3 => match (as_numeric(left), as_numeric(right)) {
+                (Some(left), Some(right)) if args.len() == 3 => {
+                    Ok(vec![left, right, DataType::Int64])
+                }
                 (Some(left), Some(right)) => Ok(vec![left, right]),
                 _ => plan_err!(
                     "numeric_divide takes numeric or integer operands, not {left} and {right}"
                 ),
             },
-            _ => plan_err!("numeric_divide takes two operands"),
+            _ => plan_err!("numeric_divide takes two operands (and a result scale)"),
         }
     }
 
@@ -93,9 +97,27 @@ impl ScalarUDFImpl for NumericDivide {
         Ok(DataType::Decimal128(38, quotient_scale(&args[0], &args[1])))
     }
 
+    /// A third argument, a constant the planner computed from constant
+    /// operands, is the result's scale: Postgres's for that quotient.
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let types: Vec<&DataType> = args.arg_fields.iter().map(|f| f.data_type()).collect();
+        let scale = match args.scalar_arguments.get(2).copied().flatten() {
+            Some(ScalarValue::Int64(Some(scale))) => (*scale).clamp(0, 38) as i8,
+            _ => quotient_scale(types[0], types[1]),
+        };
+        Ok(Arc::new(Field::new(
+            self.name(),
+            DataType::Decimal128(38, scale),
+            true,
+        )))
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let out_scale = quotient_scale(arrays[0].data_type(), arrays[1].data_type());
+        let out_scale = match args.return_field.data_type() {
+            DataType::Decimal128(_, scale) => *scale,
+            _ => return plan_err!("numeric_divide returns a numeric"),
+        };
+        let arrays = ColumnarValue::values_to_arrays(&args.args[..2])?;
         let (left, right) = (
             cast(
                 &arrays[0],
@@ -123,7 +145,7 @@ impl ScalarUDFImpl for NumericDivide {
             .collect::<Result<Decimal128Array>>()?
             .with_precision_and_scale(38, out_scale)?;
         let result: Arc<dyn Array> = Arc::new(quotients);
-        columnar(&args.args, result)
+        columnar(&args.args[..2], result)
     }
 }
 

@@ -21,6 +21,7 @@ use datafusion::optimizer::analyzer::{Analyzer, AnalyzerRule};
 mod arithmetic;
 mod casts;
 mod datetime;
+mod declared;
 mod division;
 mod domain;
 mod error;
@@ -36,6 +37,7 @@ mod series;
 mod sets;
 mod text;
 
+pub use declared::DeclaredTypes;
 pub use error::{sql_error, SqlError};
 pub use text::{float_text, wall_clock};
 
@@ -63,6 +65,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(at + 1, Arc::new(arithmetic::CheckedArithmetic));
     rules.insert(at + 1, Arc::new(ordering::ZeroSignedOrdering));
     rules.insert(at, Arc::new(numeric::NumericResults));
+    rules.insert(at, Arc::new(datetime::DateArithmetic));
     rules.insert(at, Arc::new(IntegerLiterals));
     rules.insert(at, Arc::new(sets::CountedSetOperations));
     rules.insert(at, Arc::new(formats::PostgresFormats));
@@ -135,6 +138,7 @@ pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
         ScalarUDF::from(intervals::ScaleInterval::default()),
         ScalarUDF::from(datetime::MakeTimestamp::default()),
         ScalarUDF::from(datetime::Timezone::default()),
+        ScalarUDF::from(declared::BoundText::default()),
     ];
     for function in arithmetic::Checked::all()
         .into_iter()
@@ -184,6 +188,7 @@ mod tests {
             "scale_interval",
             "make_timestamp",
             "timezone",
+            "bound_text",
             "extract",
             "date_part",
             "checked_add",

@@ -15,8 +15,9 @@
 
 use std::sync::Arc;
 
+use apiary_catalog::types::SQL_TYPE_KEY;
 use bigdecimal::num_bigint::BigInt;
-use bigdecimal::BigDecimal;
+use bigdecimal::{BigDecimal, ToPrimitive};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, Result, ScalarValue};
@@ -27,8 +28,10 @@ use datafusion::logical_expr::{
     Projection, ScalarUDF, Window, WindowFunctionDefinition,
 };
 use datafusion::optimizer::analyzer::AnalyzerRule;
+use std::str::FromStr;
 
-use super::division::NumericDivide;
+use super::declared;
+use super::division::{self, NumericDivide};
 use super::exact::{self, ExactMath, NumericSpread, Spread};
 use super::rewrite_node_expressions;
 
@@ -49,7 +52,8 @@ impl AnalyzerRule for NumericResults {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|node| {
             rewrite_node_expressions(node, |expr, schema| {
-                numeric_division(expr, schema)?
+                unconstrained_numeric(expr, schema)?
+                    .transform_data(|expr| numeric_division(expr, schema))?
                     .transform_data(|expr| numeric_functions(expr, schema))?
                     .transform_data(|expr| rounded_scale(expr, schema))?
                     .transform_data(|expr| real_widened(expr, schema))
@@ -69,6 +73,36 @@ fn decimal_scale(data_type: &DataType) -> Option<i8> {
         DataType::Decimal128(_, scale) => Some(*scale),
         _ => None,
     }
+}
+
+/// A cast to an unconstrained `numeric` keeps the operand's scale, as a
+/// Postgres `numeric` value does: an integer's is 0, a `numeric`'s its
+/// own, a string constant's the digits it has after the point. (A `float8`
+/// has a scale per value in Postgres; it keeps DataFusion's 10 places.)
+fn unconstrained_numeric(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::Cast(c) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    let unconstrained = c.field.metadata().get(SQL_TYPE_KEY).map(String::as_str)
+        == Some(declared::UNCONSTRAINED_NUMERIC);
+    if !unconstrained {
+        return Ok(Transformed::no(expr));
+    }
+    let scale = match (c.expr.as_ref(), c.expr.get_type(schema)) {
+        (_, Ok(t)) if t.is_integer() => Some(0),
+        (_, Ok(DataType::Decimal128(_, scale))) => Some(scale),
+        (Expr::Literal(ScalarValue::Utf8(Some(text)), _), _) => BigDecimal::from_str(text.trim())
+            .ok()
+            .map(|value| value.fractional_digit_count().clamp(0, 38) as i8),
+        _ => None,
+    };
+    Ok(match scale {
+        Some(scale) => Transformed::yes(cast(
+            c.expr.as_ref().clone(),
+            DataType::Decimal128(38, scale),
+        )),
+        None => Transformed::no(expr),
+    })
 }
 
 /// A `numeric` quotient (a `numeric` divided by a `numeric` or an
@@ -93,10 +127,23 @@ fn numeric_division(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> 
     {
         return Ok(Transformed::no(expr));
     }
-    let quotient = ScalarFunction::new_udf(
-        Arc::new(ScalarUDF::from(NumericDivide::default())),
-        vec![left.as_ref().clone(), right.as_ref().clone()],
-    );
+    let mut args = vec![left.as_ref().clone(), right.as_ref().clone()];
+    if let (Some((dividend, _)), Some((divisor, _))) = (constant(left), constant(right)) {
+        // Constant operands: the quotient's own scale.
+        let unscaled = |v: &BigDecimal| v.as_bigint_and_exponent();
+        let (dividend, divisor) = (unscaled(&dividend), unscaled(&divisor));
+        if let (Some(a), Some(b)) = (dividend.0.to_i128(), divisor.0.to_i128()) {
+            if b != 0 {
+                let scale = division::division_scale((a, dividend.1 as i8), (b, divisor.1 as i8));
+                args.push(Expr::Literal(
+                    ScalarValue::Int64(Some(i64::from(scale))),
+                    None,
+                ));
+            }
+        }
+    }
+    let quotient =
+        ScalarFunction::new_udf(Arc::new(ScalarUDF::from(NumericDivide::default())), args);
     Ok(Transformed::yes(Expr::ScalarFunction(quotient)))
 }
 
