@@ -21,9 +21,10 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    LimitClause, ObjectName, Query, Select, SelectItem, SetExpr, Statement, Subscript,
-    TableAliasColumnDef, TableFactor, TimezoneInfo, Value, Visit, VisitMut, Visitor, VisitorMut,
+    AccessExpr, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Ident, JoinConstraint, JoinOperator, LimitClause, ObjectName, Query, Select, SelectItem,
+    SetExpr, Statement, Subscript, TableAliasColumnDef, TableFactor, TimezoneInfo, Value, Visit,
+    VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -85,9 +86,10 @@ impl SqlParser {
         };
         let mut statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
             // Queries over frames, the common case, are parsed once.
-            Ok(plain) if plain.iter().all(reads_frames) => {
-                plain.into_iter().map(frame_rules).collect()
-            }
+            Ok(plain) if plain.iter().all(reads_frames) => plain
+                .into_iter()
+                .map(|statement| frame_rules(any_subquery_as_in(statement)))
+                .collect(),
             // The crate's swaps of known client queries never touch a
             // frame, so its statements line up with the plain ones.
             Ok(plain) => {
@@ -98,7 +100,7 @@ impl SqlParser {
                         .zip(plain)
                         .map(|(rewritten, plain)| {
                             if reads_frames(&plain) {
-                                frame_rules(plain)
+                                frame_rules(any_subquery_as_in(plain))
                             } else {
                                 vectors_as_arrays(null_correlated_subqueries_in_select_lists(
                                     rewritten,
@@ -343,6 +345,180 @@ fn parse_expr(sql: &str) -> Expr {
         .unwrap_or_else(|_| Expr::value(Value::Null))
 }
 
+/// `x = ANY (subquery)` is `x IN (subquery)` and `x <> ALL (subquery)` is
+/// `x NOT IN (subquery)`, NULLs included. Written so before the crate's
+/// rules, which read `= ANY` as array membership (`array_has`) and so
+/// fail on a subquery.
+fn any_subquery_as_in(mut statement: Statement) -> Statement {
+    struct AnySubquery;
+    impl VisitorMut for AnySubquery {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let (left, right, negated) = match expr {
+                Expr::AnyOp {
+                    left,
+                    compare_op: BinaryOperator::Eq,
+                    right,
+                    ..
+                } => (left, right, false),
+                Expr::AllOp {
+                    left,
+                    compare_op: BinaryOperator::NotEq,
+                    right,
+                } => (left, right, true),
+                _ => return ControlFlow::Continue(()),
+            };
+            let subquery = match right.as_ref() {
+                Expr::Subquery(query) => query.clone(),
+                Expr::Nested(inner) => match inner.as_ref() {
+                    Expr::Subquery(query) => query.clone(),
+                    _ => return ControlFlow::Continue(()),
+                },
+                _ => return ControlFlow::Continue(()),
+            };
+            *expr = Expr::InSubquery {
+                expr: left.clone(),
+                subquery,
+                negated,
+            };
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(&mut statement, &mut AnySubquery);
+    statement
+}
+
+/// In `a FULL JOIN b USING (k)`, Postgres's `k` is `COALESCE(a.k, b.k)`:
+/// a row only `b` has keeps its key. DataFusion resolves `k` to `a.k`,
+/// NULL on such rows. For a select whose FROM is one such join of two
+/// named relations, an unqualified `k` in the select list (named `k`),
+/// `WHERE`, `GROUP BY`, `HAVING` and `ORDER BY` becomes the `COALESCE`;
+/// subqueries keep their own scope, and `a.k` stays `a.k`. (`SELECT *`
+/// still yields `a.k`.)
+fn merge_full_join_keys(query: &mut Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let [from] = select.from.as_slice() else {
+        return;
+    };
+    let [join] = from.joins.as_slice() else {
+        return;
+    };
+    let JoinOperator::FullOuter(JoinConstraint::Using(keys)) = &join.join_operator else {
+        return;
+    };
+    let (Some(left), Some(right)) = (relation_name(&from.relation), relation_name(&join.relation))
+    else {
+        return;
+    };
+    let merged: Vec<(Ident, Expr)> = keys
+        .iter()
+        .filter_map(|key| key.0.last().and_then(|part| part.as_ident()).cloned())
+        .filter_map(|key| {
+            let sql = format!("COALESCE({left}.{key}, {right}.{key})");
+            let expr = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&sql)
+                .and_then(|mut parser| parser.parse_expr())
+                .ok()?;
+            Some((key, expr))
+        })
+        .collect();
+    if merged.is_empty() {
+        return;
+    }
+    let mut keys = MergedKeys {
+        merged: &merged,
+        depth: 0,
+    };
+    for item in select.projection.iter_mut() {
+        if let SelectItem::UnnamedExpr(Expr::Identifier(name)) = item {
+            if let Some(expr) = keys.merged_key(name) {
+                *item = SelectItem::ExprWithAlias {
+                    expr,
+                    alias: name.clone(),
+                };
+                continue;
+            }
+        }
+        let _ = VisitMut::visit(item, &mut keys);
+    }
+    let _ = VisitMut::visit(&mut select.selection, &mut keys);
+    let _ = VisitMut::visit(&mut select.group_by, &mut keys);
+    let _ = VisitMut::visit(&mut select.having, &mut keys);
+    // `ORDER BY k` names the output column when the select list has one.
+    let outputs_key = select.projection.iter().any(|item| match item {
+        SelectItem::ExprWithAlias { alias, .. } => merged.iter().any(|(k, _)| same_name(k, alias)),
+        _ => false,
+    });
+    if !outputs_key {
+        let _ = VisitMut::visit(&mut query.order_by, &mut keys);
+    }
+}
+
+/// The name a relation in FROM is referred to by.
+fn relation_name(relation: &TableFactor) -> Option<Ident> {
+    match relation {
+        TableFactor::Table {
+            alias: Some(alias), ..
+        }
+        | TableFactor::Derived {
+            alias: Some(alias), ..
+        } => Some(alias.name.clone()),
+        TableFactor::Table {
+            name, alias: None, ..
+        } => name.0.last().and_then(|part| part.as_ident()).cloned(),
+        _ => None,
+    }
+}
+
+/// Whether two identifiers name the same column (unquoted ones fold case).
+fn same_name(a: &Ident, b: &Ident) -> bool {
+    let folded = |i: &Ident| match i.quote_style {
+        Some(_) => i.value.clone(),
+        None => i.value.to_lowercase(),
+    };
+    folded(a) == folded(b)
+}
+
+/// Replaces unqualified USING keys outside subqueries with their merge.
+struct MergedKeys<'a> {
+    merged: &'a [(Ident, Expr)],
+    depth: usize,
+}
+
+impl MergedKeys<'_> {
+    fn merged_key(&self, name: &Ident) -> Option<Expr> {
+        self.merged
+            .iter()
+            .find(|(key, _)| same_name(key, name))
+            .map(|(_, expr)| expr.clone())
+    }
+}
+
+impl VisitorMut for MergedKeys<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let (0, Expr::Identifier(name)) = (self.depth, &*expr) {
+            if let Some(merged) = self.merged_key(name) {
+                *expr = merged;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// `t AT TIME ZONE z` is Postgres's `timezone(z, t)`: DataFusion reads it
 /// as a cast to a `timestamptz` in `z`, which for a `timestamptz` is the
 /// same instant where Postgres gives the wall-clock `timestamp` in `z`.
@@ -450,6 +626,8 @@ fn rewrite_postgres_clauses(statement: &mut Statement) {
 
         fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
             fetch_as_limit(query);
+            merge_full_join_keys(query);
+            unnest_set_returning_items(query);
             ControlFlow::Continue(())
         }
 
@@ -504,6 +682,41 @@ fn fits_numeric(number: &str) -> bool {
     let scale = fraction.len() as i64 - exponent;
     let whole_digits = whole.len() as i64 + exponent.max(0);
     scale <= 38 && whole_digits <= 38 && whole.len() + fraction.len() <= 38
+}
+
+/// `SELECT generate_series(1, 3)` is three rows in Postgres; DataFusion's
+/// scalar `generate_series` is one array. A select-list item that is such a
+/// call becomes `unnest(…)` of it, under the function's name; several
+/// are zipped, as in Postgres.
+fn unnest_set_returning_items(query: &mut Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    for item in select.projection.iter_mut() {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(expr) => (expr.clone(), None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
+            _ => continue,
+        };
+        let Expr::Function(function) = &expr else {
+            continue;
+        };
+        let name = function.name.0.last().and_then(|part| part.as_ident());
+        if function.over.is_some()
+            || !name.is_some_and(|n| n.value.eq_ignore_ascii_case("generate_series"))
+        {
+            continue;
+        }
+        let unnest = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(&format!("unnest({expr})"))
+            .and_then(|mut parser| parser.parse_expr());
+        if let Ok(unnest) = unnest {
+            *item = SelectItem::ExprWithAlias {
+                expr: unnest,
+                alias: alias.unwrap_or_else(|| Ident::new("generate_series")),
+            };
+        }
+    }
 }
 
 /// Set-returning functions whose rows are one scalar column.
@@ -691,6 +904,40 @@ mod tests {
         let mut statements = SqlParser::new().parse(sql).unwrap();
         assert_eq!(statements.len(), 1);
         statements.remove(0).to_string()
+    }
+
+    #[test]
+    fn any_and_all_of_a_subquery_are_in_and_not_in() {
+        let parsed = parse_one(
+            "SELECT a FROM t WHERE a = ANY (SELECT b FROM u) AND a <> ALL (SELECT c FROM v)",
+        );
+        assert!(parsed.contains("a IN (SELECT b"), "{parsed}");
+        assert!(parsed.contains("a NOT IN (SELECT c"), "{parsed}");
+        // An array stays an array.
+        let parsed = parse_one("SELECT a FROM t WHERE a = ANY (ARRAY[1, 2])");
+        assert!(!parsed.contains(" IN "), "{parsed}");
+    }
+
+    #[test]
+    fn full_join_using_keys_merge_outside_subqueries() {
+        let mut statements = SqlParser::new()
+            .parse(
+                "SELECT k, a.k, (SELECT max(k) FROM t) FROM a FULL JOIN b USING (k) WHERE k > 1 ORDER BY k",
+            )
+            .unwrap();
+        let parsed = statements.remove(0).to_string();
+        assert!(
+            parsed.starts_with("SELECT COALESCE(a.k, b.k) AS k, a.k AS")
+                && parsed.contains("(SELECT max(k) AS"),
+            "{parsed}"
+        );
+        assert!(
+            parsed.contains("WHERE COALESCE(a.k, b.k) > 1 ORDER BY k"),
+            "{parsed}"
+        );
+        // Inner joins keep DataFusion's reading, which is Postgres's.
+        let parsed = parse_one("SELECT k FROM a JOIN b USING (k)");
+        assert!(parsed.starts_with("SELECT k FROM a JOIN"), "{parsed}");
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(at + 1, Arc::new(ordering::ZeroSignedOrdering));
     rules.insert(at, Arc::new(numeric::NumericResults));
     rules.insert(at, Arc::new(datetime::DateArithmetic));
+    rules.insert(at, Arc::new(series::Int4SeriesRows));
     rules.insert(at, Arc::new(IntegerLiterals));
     rules.insert(at, Arc::new(sets::CountedSetOperations));
     rules.insert(at, Arc::new(formats::PostgresFormats));
