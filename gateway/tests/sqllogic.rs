@@ -1,5 +1,6 @@
 //! Runs every `sql/*.slt` script over the Postgres protocol against a real
-//! `apiary serve`, with the sqllogictest runner.
+//! `apiary serve`, with the sqllogictest runner. Each query's column types
+//! (`I`, `R`, `T`) are checked against the RowDescription.
 
 mod common;
 
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use common::Server;
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
+use tokio_postgres::types::Type;
 use tokio_postgres::SimpleQueryMessage;
 
 /// A tokio-postgres connection as a sqllogictest database.
@@ -33,6 +35,10 @@ impl AsyncDB for Pg {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, PgError> {
+        // The column types come from Describe (nothing runs); a string of
+        // several statements cannot be described, and its rows are typed
+        // `Any`, which no script's types match.
+        let described = self.client.prepare(sql).await.ok();
         let messages = self.client.simple_query(sql).await.map_err(|e| {
             let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
             let message = e
@@ -65,7 +71,14 @@ impl AsyncDB for Pg {
         }
         match columns {
             Some(n) => Ok(DBOutput::Rows {
-                types: vec![DefaultColumnType::Any; n],
+                types: match described {
+                    Some(statement) if statement.columns().len() == n => statement
+                        .columns()
+                        .iter()
+                        .map(|column| column_type(column.type_()))
+                        .collect(),
+                    _ => vec![DefaultColumnType::Any; n],
+                },
                 rows,
             }),
             None => Ok(DBOutput::StatementComplete(count)),
@@ -80,6 +93,16 @@ impl AsyncDB for Pg {
 
     async fn sleep(dur: std::time::Duration) {
         tokio::time::sleep(dur).await
+    }
+}
+
+/// sqllogictest's letter for a Postgres type: `I` integers, `R` floats and
+/// `numeric`, `T` the rest.
+fn column_type(ty: &Type) -> DefaultColumnType {
+    match *ty {
+        Type::INT2 | Type::INT4 | Type::INT8 | Type::OID => DefaultColumnType::Integer,
+        Type::FLOAT4 | Type::FLOAT8 | Type::NUMERIC => DefaultColumnType::FloatingPoint,
+        _ => DefaultColumnType::Text,
     }
 }
 
@@ -107,6 +130,7 @@ async fn sql_scripts_pass_over_pgwire() {
             tokio::spawn(connection);
             Ok::<_, PgError>(Pg { client })
         });
+        runner.with_column_validator(sqllogictest::strict_column_validator);
         runner
             .run_file_async(&script)
             .await

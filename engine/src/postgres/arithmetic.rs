@@ -24,7 +24,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
-use super::{columnar, rewrite_node_expressions};
+use super::{columnar, rewrite_node_expressions, sql_error};
 
 /// One checked operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,20 +153,21 @@ impl Checked {
     }
 }
 
-/// Postgres's message for an overflow of `data_type`.
+/// Postgres's error for an overflow of `data_type` (22003) or a division
+/// by zero (22012).
 fn out_of_range(e: ArrowError, data_type: &DataType) -> DataFusionError {
-    let e = match e {
-        ArrowError::ArithmeticOverflow(_) => ArrowError::ArithmeticOverflow(
+    match e {
+        ArrowError::ArithmeticOverflow(_) => sql_error(
+            "22003",
             match data_type {
                 DataType::Int16 => "smallint out of range",
                 DataType::Int64 => "bigint out of range",
                 _ => "integer out of range",
-            }
-            .into(),
+            },
         ),
-        other => other,
-    };
-    DataFusionError::ArrowError(Box::new(e), None)
+        ArrowError::DivideByZero => sql_error("22012", "division by zero"),
+        other => DataFusionError::ArrowError(Box::new(other), None),
+    }
 }
 
 /// Replaces integer `+`, `-`, `*`, unary `-` and float `/` with the

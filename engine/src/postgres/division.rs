@@ -15,7 +15,6 @@ use datafusion::arrow::array::{Array, AsArray, Decimal128Array};
 use datafusion::arrow::compute::kernels::cast::cast;
 use datafusion::arrow::datatypes::{i256, DataType, Decimal128Type};
 use datafusion::arrow::datatypes::{Field, FieldRef};
-use datafusion::arrow::error::ArrowError;
 use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -182,12 +181,7 @@ pub fn division_scale(left: (i128, i8), right: (i128, i8)) -> i32 {
 }
 
 fn overflow() -> DataFusionError {
-    DataFusionError::ArrowError(
-        Box::new(ArrowError::ArithmeticOverflow(
-            "numeric field overflow".into(),
-        )),
-        None,
-    )
+    super::sql_error("22003", "numeric field overflow")
 }
 
 fn pow10(exponent: i32) -> Result<i256> {
@@ -200,10 +194,7 @@ fn pow10(exponent: i32) -> Result<i256> {
 /// the unscaled value at `out_scale`.
 pub fn divide(left: (i128, i8), right: (i128, i8), out_scale: i8) -> Result<i128> {
     if right.0 == 0 {
-        return Err(DataFusionError::ArrowError(
-            Box::new(ArrowError::DivideByZero),
-            None,
-        ));
+        return Err(super::sql_error("22012", "division by zero"));
     }
     // Rounded once, at the scale written when Postgres's is longer.
     let scale = division_scale(left, right).min(i32::from(out_scale));

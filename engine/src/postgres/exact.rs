@@ -362,10 +362,7 @@ impl ScalarUDFImpl for ExactMath {
 /// `div(a, b)`: `a / b` truncated toward zero (22012 for a zero divisor).
 fn integer_quotient(a: &BigDecimal, b: &BigDecimal) -> Result<BigDecimal> {
     if b.is_zero() {
-        return Err(DataFusionError::ArrowError(
-            Box::new(datafusion::arrow::error::ArrowError::DivideByZero),
-            None,
-        ));
+        return Err(super::sql_error("22012", "division by zero"));
     }
     Ok((a / b).with_scale_round(0, RoundingMode::Down))
 }

@@ -20,6 +20,7 @@ use datafusion::optimizer::analyzer::{Analyzer, AnalyzerRule};
 
 mod arithmetic;
 mod casts;
+mod chars;
 mod datetime;
 mod declared;
 mod division;
@@ -61,6 +62,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         .iter()
         .position(|rule| rule.name() == "type_coercion")
         .unwrap_or(rules.len());
+    rules.insert(at + 1, Arc::new(chars::PaddedChars));
     rules.insert(at + 1, Arc::new(casts::PostgresCasts));
     rules.insert(at + 1, Arc::new(arithmetic::CheckedArithmetic));
     rules.insert(at + 1, Arc::new(ordering::ZeroSignedOrdering));
@@ -98,6 +100,17 @@ fn rewrite_node_expressions(
     node: LogicalPlan,
     rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
 ) -> Result<Transformed<LogicalPlan>> {
+    rewrite_node_whole_expressions(node, |expr, schema| {
+        expr.transform_up(|expr| rewrite(expr, schema))
+    })
+}
+
+/// [`rewrite_node_expressions`] with `rewrite` given each of the node's
+/// whole expressions (a select-list item, a filter), once.
+fn rewrite_node_whole_expressions(
+    node: LogicalPlan,
+    rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
     let node = node.recompute_schema()?;
     let mut schema = DFSchema::empty();
     for input in node.inputs() {
@@ -106,8 +119,7 @@ fn rewrite_node_expressions(
     let names = NamePreserver::new(&node);
     node.map_expressions(|expr| {
         let name = names.save(&expr);
-        expr.transform_up(|expr| rewrite(expr, &schema))
-            .map(|expr| expr.update_data(|expr| name.restore(expr)))
+        rewrite(expr, &schema).map(|expr| expr.update_data(|expr| name.restore(expr)))
     })?
     .map_data(|node| node.recompute_schema())
 }
