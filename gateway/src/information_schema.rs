@@ -379,7 +379,12 @@ fn column_rows(hive: &str, boxname: &str, frame: &str, def: &FrameDef) -> Vec<Ve
             row.push(NULL); // column_default
             row.push(text(if column.nullable { "YES" } else { "NO" }));
             row.push(text(sql.data_type));
-            row.extend([int(None), int(None)]); // character lengths: text is unbounded
+            // Character lengths: `varchar(n)`/`char(n)` have them, text is
+            // unbounded. Postgres counts 4 bytes per character for UTF-8.
+            row.extend([
+                int(sql.max_chars),
+                int(sql.max_chars.map(|n| n.saturating_mul(4))),
+            ]);
             row.extend([int(sql.precision), int(sql.radix), int(sql.scale)]);
             row.push(int(sql.datetime_precision));
             row.extend([NULL, int(None)]); // interval
@@ -404,18 +409,30 @@ struct SqlType {
     radix: Option<i32>,
     scale: Option<i32>,
     datetime_precision: Option<i32>,
+    /// The `n` of `varchar(n)`/`char(n)`.
+    max_chars: Option<i32>,
 }
 
 impl SqlType {
     /// From a frame's declared type, through the Postgres type its values
     /// are sent as, so this agrees with `pg_attribute` and the wire.
     fn of(declared: &str) -> SqlType {
-        let arrow = ColumnType::parse(declared)
-            .map(|t| t.arrow)
+        let column = ColumnType::parse(declared).ok();
+        let arrow = column
+            .as_ref()
+            .map(|t| t.arrow.clone())
             .unwrap_or(DataType::Utf8);
-        let udt_name = into_pg_type(&arrow)
-            .map(|t| t.name().to_string())
-            .unwrap_or_else(|_| "text".into());
+        let strings = column
+            .as_ref()
+            .and_then(|t| t.sql_type().map(|_| t.max_chars()));
+        let udt_name = match strings {
+            Some(Some((_, true))) => "bpchar".to_string(),
+            Some(_) => "varchar".to_string(),
+            None => into_pg_type(&arrow)
+                .map(|t| t.name().to_string())
+                .unwrap_or_else(|_| "text".into()),
+        };
+        let max_chars = strings.flatten().and_then(|(n, _)| i32::try_from(n).ok());
         let binary = |bits| (Some(bits), Some(2), Some(0));
         let (precision, radix, scale) = match (&arrow, udt_name.as_str()) {
             (_, "int2") => binary(16),
@@ -439,6 +456,7 @@ impl SqlType {
             radix,
             scale,
             datetime_precision,
+            max_chars,
         }
     }
 }
@@ -496,6 +514,20 @@ mod tests {
             ("timestamptz", Some(6))
         );
         assert_eq!(SqlType::of("utf8").data_type, "text");
+        let code = SqlType::of("char(3)");
+        assert_eq!(
+            (
+                code.data_type.as_str(),
+                code.udt_name.as_str(),
+                code.max_chars
+            ),
+            ("character", "bpchar", Some(3))
+        );
+        let label = SqlType::of("varchar(5)");
+        assert_eq!(
+            (label.data_type.as_str(), label.max_chars),
+            ("character varying", Some(5))
+        );
         assert_eq!(SqlType::of("float64").data_type, "double precision");
         assert_eq!(SqlType::of("bool").udt_name, "bool");
     }
