@@ -80,8 +80,11 @@ impl ScalarUDFImpl for NumericDivide {
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         match args {
             [left, right, ..] if args.len() <= 3 => match (as_numeric(left), as_numeric(right)) {
-                (Some(left), Some(right)) if args.len() == 3 => {
-                    Ok(vec![left, right, DataType::Int64])
+                // The scale stays the constant it was written as (an
+                // `int4` once literals are narrowed), so it is still a
+                // constant when the result type is computed again.
+                (Some(left), Some(right)) if args.len() == 3 && args[2].is_integer() => {
+                    Ok(vec![left, right, args[2].clone()])
                 }
                 (Some(left), Some(right)) => Ok(vec![left, right]),
                 _ => plan_err!(
@@ -100,8 +103,9 @@ impl ScalarUDFImpl for NumericDivide {
     /// operands, is the result's scale: Postgres's for that quotient.
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let types: Vec<&DataType> = args.arg_fields.iter().map(|f| f.data_type()).collect();
-        let scale = match args.scalar_arguments.get(2).copied().flatten() {
-            Some(ScalarValue::Int64(Some(scale))) => (*scale).clamp(0, 38) as i8,
+        let constant = args.scalar_arguments.get(2).copied().flatten();
+        let scale = match constant.and_then(|s| s.cast_to(&DataType::Int64).ok()) {
+            Some(ScalarValue::Int64(Some(scale))) => scale.clamp(0, 38) as i8,
             _ => quotient_scale(types[0], types[1]),
         };
         Ok(Arc::new(Field::new(

@@ -162,12 +162,14 @@ pub fn power(
     if exponent.is_integer() {
         if let Some(n) = exponent.to_i64().filter(|n| i32::try_from(*n).is_ok()) {
             let scale = MIN_SIGNIFICANT_DIGITS.max(base_scale).clamp(0, 1000);
-            let raised = if n >= 0 {
-                base.powi(n)
-            } else {
-                (BigDecimal::one() / base.powi(-n)).with_prec(WORKING_DIGITS)
-            };
-            return Ok((raised, scale));
+            if !base.is_zero() {
+                let weight = n as f64 * base.abs().to_f64().map_or(0.0, f64::log10);
+                check_weight(weight)?;
+                if weight < -(scale as f64) - 1.0 {
+                    return Ok((BigDecimal::zero(), scale));
+                }
+            }
+            return Ok((base.powi_with_context(n, &context()), scale));
         }
     }
     if base.is_negative() {
@@ -181,11 +183,25 @@ pub fn power(
     }
     let exponent_ln = (exponent * ln(base)).with_prec(WORKING_DIGITS);
     let weight = exponent_ln.to_f64().unwrap_or(0.0) * std::f64::consts::LOG10_E;
+    check_weight(weight)?;
     let scale = (MIN_SIGNIFICANT_DIGITS - weight as i64)
         .max(base_scale)
         .max(exponent_scale)
         .clamp(0, 1000);
+    if weight < -(scale as f64) - 1.0 {
+        return Ok((BigDecimal::zero(), scale));
+    }
     Ok((exponent_ln.exp_with_context(&context()), scale))
+}
+
+/// 22003 for a result whose decimal weight is past what a `numeric` here
+/// holds (38 digits), found before computing it: `power(2.0, 1e9)` would
+/// otherwise compute hundreds of millions of digits.
+fn check_weight(weight: f64) -> Result<()> {
+    if weight > 38.0 {
+        return Err(sql_error("22003", "value overflows numeric format"));
+    }
+    Ok(())
 }
 
 /// A `numeric` function of one or two operands whose last argument is the
@@ -277,8 +293,12 @@ impl ScalarUDFImpl for ExactMath {
                 }
             }
         }
-        if scale_given {
-            types.push(DataType::Int64);
+        // The scale stays the constant it was written as (see
+        // `NumericDivide::coerce_types`).
+        match args.get(operands) {
+            Some(t) if t.is_integer() => types.push(t.clone()),
+            Some(_) => types.push(DataType::Int64),
+            None => {}
         }
         Ok(types)
     }
@@ -642,6 +662,11 @@ mod tests {
             );
         }
         assert!(power(&num("0.0"), 1, &num("-1.5"), 1).is_err());
+        // Too large to hold: refused before it is computed.
+        assert!(power(&num("2.0"), 1, &num("1000000000"), 0).is_err());
+        assert!(power(&num("2.0"), 1, &num("1000000000.5"), 1).is_err());
+        let (tiny, _) = power(&num("0.5"), 1, &num("1000000000"), 0).unwrap();
+        assert!(tiny.is_zero());
         assert!(power(&num("-2.0"), 1, &num("0.5"), 1).is_err());
     }
 

@@ -20,8 +20,10 @@ use bigdecimal::num_bigint::BigInt;
 use bigdecimal::{BigDecimal, ToPrimitive};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Column, DFSchema, Result, ScalarValue};
+use datafusion::common::{Column, DFSchema, Result, ScalarValue, TableReference};
 use datafusion::config::ConfigOptions;
+use datafusion::functions_aggregate::count::count_udaf;
+use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
 use datafusion::logical_expr::{
     cast, Aggregate, AggregateUDF, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator,
@@ -437,15 +439,30 @@ fn aggregate_types(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
         LogicalPlan::Window(window) => (window.input.clone(), &window.window_expr),
         _ => return Ok(Transformed::no(node)),
     };
+    let grouped = matches!(node, LogicalPlan::Aggregate(_));
     let mut changed = false;
     let mut results = Vec::new();
+    let mut averages = Vec::new();
     let mut new_calls = Vec::with_capacity(calls.len());
     for call in calls {
+        let name = call.schema_name().to_string();
+        if let Some((sum, count)) = grouped
+            .then(|| integer_average(call, input.schema()))
+            .flatten()
+        {
+            changed = true;
+            let (sum_name, count_name) =
+                (format!("{name}\u{e000}sum"), format!("{name}\u{e000}count"));
+            new_calls.push(sum.alias(&sum_name));
+            new_calls.push(count.alias(&count_name));
+            averages.push((name, sum_name, count_name));
+            continue;
+        }
         match retype_call(call, input.schema())? {
             Some(retyped) => {
                 changed = true;
                 if let Some(result) = retyped.result {
-                    results.push((call.schema_name().to_string(), result));
+                    results.push((name, result));
                 }
                 new_calls.push(retyped.call);
             }
@@ -461,23 +478,69 @@ fn aggregate_types(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
         }
         _ => LogicalPlan::Window(Window::try_new(new_calls, input)?),
     };
-    if results.is_empty() {
+    if results.is_empty() && averages.is_empty() {
         return Ok(Transformed::yes(retyped));
     }
+    let column = |qualifier: Option<&TableReference>, name: &str| {
+        Expr::Column(Column::new(qualifier.cloned(), name))
+    };
     let columns = retyped
         .schema()
         .iter()
-        .map(|(qualifier, field)| {
-            let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
-            match results
-                .iter()
-                .find(|(name, _)| qualifier.is_none() && name == field.name())
-            {
-                Some((name, result)) => cast(column, result.clone()).alias(name),
-                None => column,
+        .filter_map(|(qualifier, field)| {
+            let own = |name: &String| qualifier.is_none() && name == field.name();
+            if let Some((name, _, count)) = averages.iter().find(|(_, sum, _)| own(sum)) {
+                let quotient = ScalarFunction::new_udf(
+                    Arc::new(ScalarUDF::from(NumericDivide::default())),
+                    vec![
+                        column(None, field.name()),
+                        column(None, count),
+                        Expr::Literal(ScalarValue::Int64(Some(i64::from(QUOTIENT_SCALE))), None),
+                    ],
+                );
+                return Some(Expr::ScalarFunction(quotient).alias(name));
             }
+            if averages.iter().any(|(_, _, count)| own(count)) {
+                return None;
+            }
+            let value = column(qualifier, field.name());
+            Some(match results.iter().find(|(name, _)| own(name)) {
+                Some((name, result)) => cast(value, result.clone()).alias(name),
+                None => value,
+            })
         })
         .collect();
     let projection = Projection::try_new(columns, Arc::new(retyped))?;
     Ok(Transformed::yes(LogicalPlan::Projection(projection)))
+}
+
+/// `avg()` of an integer as Postgres computes it (`numeric_avg`): the
+/// exact sum, a `numeric(38, 0)`, over the count, divided once per group
+/// and rounded to [`QUOTIENT_SCALE`] places. Far cheaper than averaging
+/// every value as a 13-place decimal. The sum and the count, for the call.
+fn integer_average(call: &Expr, schema: &DFSchema) -> Option<(Expr, Expr)> {
+    let call = match call {
+        Expr::Alias(alias) => alias.expr.as_ref(),
+        call => call,
+    };
+    let Expr::AggregateFunction(AggregateFunction { func, params }) = call else {
+        return None;
+    };
+    let [arg] = params.args.as_slice() else {
+        return None;
+    };
+    if func.name() != "avg" || !arg.get_type(schema).ok()?.is_integer() {
+        return None;
+    }
+    let mut sum_params = params.clone();
+    sum_params.args = vec![cast(arg.clone(), DataType::Decimal128(38, 0))];
+    let sum = Expr::AggregateFunction(AggregateFunction {
+        func: sum_udaf(),
+        params: sum_params,
+    });
+    let count = Expr::AggregateFunction(AggregateFunction {
+        func: count_udaf(),
+        params: params.clone(),
+    });
+    Some((sum, count))
 }
