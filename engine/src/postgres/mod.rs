@@ -27,6 +27,7 @@ mod division;
 mod domain;
 mod error;
 mod exact;
+mod exact_sum;
 mod extract;
 mod formats;
 mod intervals;
@@ -169,6 +170,7 @@ pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
             registry.register_udf(Arc::new(checked))?;
         }
     }
+    registry.register_udaf(Arc::new(AggregateUDF::from(exact_sum::ExactSum::default())))?;
     for spread in exact::Spread::ALL {
         registry.register_udaf(Arc::new(AggregateUDF::from(exact::NumericSpread::new(
             spread,

@@ -23,7 +23,6 @@ use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, Result, ScalarValue, TableReference};
 use datafusion::config::ConfigOptions;
 use datafusion::functions_aggregate::count::count_udaf;
-use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
 use datafusion::logical_expr::{
     cast, Aggregate, AggregateUDF, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator,
@@ -35,6 +34,7 @@ use std::str::FromStr;
 use super::declared;
 use super::division::{self, NumericDivide};
 use super::exact::{self, ExactMath, NumericSpread, Spread};
+use super::exact_sum::ExactSum;
 use super::rewrite_node_expressions;
 
 /// The decimal places of an `avg()` in Postgres, for an average from 1 to
@@ -515,7 +515,7 @@ fn aggregate_types(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
 }
 
 /// `avg()` of an integer as Postgres computes it (`numeric_avg`): the
-/// exact sum, a `numeric(38, 0)`, over the count, divided once per group
+/// exact sum ([`ExactSum`], a `numeric(38, 0)`) over the count, divided once per group
 /// and rounded to [`QUOTIENT_SCALE`] places. Far cheaper than averaging
 /// every value as a 13-place decimal. The sum and the count, for the call.
 fn integer_average(call: &Expr, schema: &DFSchema) -> Option<(Expr, Expr)> {
@@ -529,14 +529,13 @@ fn integer_average(call: &Expr, schema: &DFSchema) -> Option<(Expr, Expr)> {
     let [arg] = params.args.as_slice() else {
         return None;
     };
-    if func.name() != "avg" || !arg.get_type(schema).ok()?.is_integer() {
+    // `avg(DISTINCT x)` keeps DataFusion's distinct average.
+    if func.name() != "avg" || params.distinct || !arg.get_type(schema).ok()?.is_integer() {
         return None;
     }
-    let mut sum_params = params.clone();
-    sum_params.args = vec![cast(arg.clone(), DataType::Decimal128(38, 0))];
     let sum = Expr::AggregateFunction(AggregateFunction {
-        func: sum_udaf(),
-        params: sum_params,
+        func: Arc::new(AggregateUDF::from(ExactSum::default())),
+        params: params.clone(),
     });
     let count = Expr::AggregateFunction(AggregateFunction {
         func: count_udaf(),
