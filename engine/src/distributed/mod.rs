@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apiary_catalog::root::StorageRoot;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
@@ -90,7 +91,13 @@ impl Distributor {
         cache: Option<Arc<CellCache>>,
         bee_memory_bytes: u64,
     ) -> Self {
-        let decode = SessionContext::new();
+        // Checked against what a worker decodes with: DataFusion's
+        // functions and the Postgres ones a session plans.
+        let mut state = SessionStateBuilder::new().with_default_features().build();
+        if let Err(e) = crate::postgres::register_functions(&mut state) {
+            tracing::warn!(error = %e, "cannot register the Postgres functions for fragment checks");
+        }
+        let decode = SessionContext::new_with_state(state);
         if let Err(e) = worker::register_root_store(&decode.runtime_env(), &root, None) {
             tracing::warn!(error = %e, "cannot check fragments against the root's store; queries will run locally");
         }
