@@ -45,7 +45,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
 use super::text::{float_text, wall_clock};
-use super::{columnar, declared, rewrite_node_expressions};
+use super::{columnar, declared, is_comparison, rewrite_node_expressions};
 use apiary_catalog::types::SQL_TYPE_KEY;
 
 /// A conversion Postgres does its own way, as a function.
@@ -507,16 +507,7 @@ fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             let date = Some(DataType::Date32);
             let interval = |t: &Option<DataType>| matches!(t, Some(DataType::Interval(_)));
             match op {
-                Operator::Eq
-                | Operator::NotEq
-                | Operator::Lt
-                | Operator::LtEq
-                | Operator::Gt
-                | Operator::GtEq
-                | Operator::IsDistinctFrom
-                | Operator::IsNotDistinctFrom
-                    if interval(&l) && interval(&r) =>
-                {
+                op if is_comparison(&op) && interval(&l) && interval(&r) => {
                     let order = |e: Expr| {
                         let mdn = cast(e, DataType::Interval(IntervalUnit::MonthDayNano));
                         Box::new(Convert::call(Conversion::IntervalOrder, mdn))

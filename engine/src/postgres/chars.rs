@@ -14,10 +14,10 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, Result};
 use datafusion::config::ConfigOptions;
 use datafusion::functions::string::expr_fn::rtrim;
-use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan};
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
-use super::rewrite_node_whole_expressions;
+use super::{is_comparison, rewrite_node_whole_expressions};
 
 /// Reads `char(n)` values without their padding; see the module's
 /// documentation.
@@ -93,18 +93,7 @@ fn unpadded_comparison(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
         return Ok(Transformed::no(expr));
     };
-    let comparison = matches!(
-        op,
-        Operator::Eq
-            | Operator::NotEq
-            | Operator::Lt
-            | Operator::LtEq
-            | Operator::Gt
-            | Operator::GtEq
-            | Operator::IsDistinctFrom
-            | Operator::IsNotDistinctFrom
-    );
-    if !comparison {
+    if !is_comparison(op) {
         return Ok(Transformed::no(expr));
     }
     let trimmed = |e: &Expr| matches!(e, Expr::ScalarFunction(f) if f.func.name() == "rtrim");

@@ -15,7 +15,9 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::planner::ExprPlanner;
-use datafusion::logical_expr::{AggregateUDF, ColumnarValue, Expr, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::{
+    AggregateUDF, ColumnarValue, Expr, LogicalPlan, Operator, ScalarUDF,
+};
 use datafusion::optimizer::analyzer::{Analyzer, AnalyzerRule};
 
 mod arithmetic;
@@ -75,6 +77,21 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(at, Arc::new(formats::PostgresFormats));
     rules.insert(at, Arc::new(rows::RowComparisons));
     rules
+}
+
+/// Whether `op` compares its operands (`=`, `<`, `IS DISTINCT FROM`, …).
+fn is_comparison(op: &Operator) -> bool {
+    matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    )
 }
 
 /// A function's result over `args`: one value when every argument was one
