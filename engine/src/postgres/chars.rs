@@ -75,6 +75,11 @@ fn is_unpadded(expr: &Expr, schema: &DFSchema) -> bool {
 
 fn unpadded_columns(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     expr.transform_down(|e| {
+        // `c IN (SELECT c …)`: the subquery's bare column stays padded, so
+        // the outer value does too.
+        if matches!(&e, Expr::InSubquery(_)) {
+            return Ok(Transformed::new(e, false, TreeNodeRecursion::Jump));
+        }
         if matches!(&e, Expr::ScalarFunction(f) if f.func.name() == "rtrim") {
             return Ok(Transformed::new(e, false, TreeNodeRecursion::Jump));
         }

@@ -15,7 +15,7 @@ use datafusion::arrow::array::{Array, AsArray, Decimal128Array};
 use datafusion::arrow::compute::kernels::cast::cast;
 use datafusion::arrow::datatypes::{i256, DataType, Decimal128Type};
 use datafusion::arrow::datatypes::{Field, FieldRef};
-use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
+use datafusion::common::{plan_err, DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -103,11 +103,8 @@ impl ScalarUDFImpl for NumericDivide {
     /// operands, is the result's scale: Postgres's for that quotient.
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let types: Vec<&DataType> = args.arg_fields.iter().map(|f| f.data_type()).collect();
-        let constant = args.scalar_arguments.get(2).copied().flatten();
-        let scale = match constant.and_then(|s| s.cast_to(&DataType::Int64).ok()) {
-            Some(ScalarValue::Int64(Some(scale))) => scale.clamp(0, 38) as i8,
-            _ => quotient_scale(types[0], types[1]),
-        };
+        let scale = super::constant_scale(args.scalar_arguments.get(2).copied().flatten())
+            .unwrap_or_else(|| quotient_scale(types[0], types[1]));
         Ok(Arc::new(Field::new(
             self.name(),
             DataType::Decimal128(38, scale),

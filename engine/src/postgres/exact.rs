@@ -32,6 +32,12 @@ use super::{columnar, sql_error};
 /// Digits carried through a computation before the final rounding.
 const WORKING_DIGITS: u64 = 60;
 
+/// [`WORKING_DIGITS`] as `bigdecimal`'s precision (checked when compiled).
+const WORKING_PRECISION: std::num::NonZeroU64 = match std::num::NonZeroU64::new(WORKING_DIGITS) {
+    Some(digits) => digits,
+    None => panic!("WORKING_DIGITS is not zero"),
+};
+
 /// `NUMERIC_MIN_SIG_DIGITS`.
 const MIN_SIGNIFICANT_DIGITS: i64 = 16;
 
@@ -98,7 +104,7 @@ pub fn sqrt_scale(value: &BigDecimal, scale: i64) -> i64 {
 }
 
 fn context() -> Context {
-    Context::default().with_precision(std::num::NonZeroU64::new(WORKING_DIGITS).expect("nonzero"))
+    Context::default().with_precision(WORKING_PRECISION)
 }
 
 /// The square root of `value` at `scale` places (2201F when negative).
@@ -122,15 +128,13 @@ fn ln(value: &BigDecimal) -> BigDecimal {
     let ctx = context();
     let mut x = value.clone();
     let mut halvings = 0u32;
-    let near = BigDecimal::from_str("0.01").expect("constant");
+    let near = BigDecimal::new(BigInt::one(), 2);
     while (&x - BigDecimal::one()).abs() > near {
         x = x.sqrt_with_context(&ctx).unwrap_or_else(BigDecimal::one);
         halvings += 1;
     }
-    let y = ((&x - BigDecimal::one()) / (&x + BigDecimal::one())).with_precision_round(
-        std::num::NonZeroU64::new(WORKING_DIGITS).expect("nonzero"),
-        RoundingMode::HalfEven,
-    );
+    let y = ((&x - BigDecimal::one()) / (&x + BigDecimal::one()))
+        .with_precision_round(WORKING_PRECISION, RoundingMode::HalfEven);
     let y2 = (&y * &y).with_prec(WORKING_DIGITS);
     let (mut term, mut sum) = (y.clone(), y);
     let epsilon = BigDecimal::new(BigInt::one(), WORKING_DIGITS as i64 + 5);
@@ -259,10 +263,7 @@ fn as_numeric(data_type: &DataType) -> Option<DataType> {
 
 /// The result scale written in a call's last argument.
 fn result_scale(scalar: Option<&ScalarValue>) -> i8 {
-    match scalar.and_then(|s| s.cast_to(&DataType::Int64).ok()) {
-        Some(ScalarValue::Int64(Some(scale))) => scale.clamp(0, 38) as i8,
-        _ => COLUMN_SCALE,
-    }
+    super::constant_scale(scalar).unwrap_or(COLUMN_SCALE)
 }
 
 impl ScalarUDFImpl for ExactMath {

@@ -165,11 +165,31 @@ impl GroupSums {
         total_num_groups: usize,
     ) -> Result<()> {
         self.sums.resize(total_num_groups, None);
-        let values = as_i128(array)?;
-        for (row, (value, &group)) in values.into_iter().zip(group_indices).enumerate() {
-            let passes = filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            if let (Some(value), true) = (value, passes) {
+        let passes = |row: usize| filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+        // Read in place: no widened copy of the column on the hot path.
+        let mut add_row = |row: usize, value: i128, group: usize| -> Result<()> {
+            if passes(row) {
                 self.sums[group] = add(self.sums[group], value)?;
+            }
+            Ok(())
+        };
+        match array.data_type() {
+            DataType::Int64 => {
+                let values = array.as_primitive::<Int64Type>();
+                for (row, &group) in group_indices.iter().enumerate() {
+                    if values.is_valid(row) {
+                        add_row(row, i128::from(values.value(row)), group)?;
+                    }
+                }
+            }
+            _ => {
+                for (row, (value, &group)) in
+                    as_i128(array)?.into_iter().zip(group_indices).enumerate()
+                {
+                    if let Some(value) = value {
+                        add_row(row, value, group)?;
+                    }
+                }
             }
         }
         Ok(())

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::execution::session_state::SessionState;
@@ -92,6 +93,15 @@ fn is_comparison(op: &Operator) -> bool {
             | Operator::IsDistinctFrom
             | Operator::IsNotDistinctFrom
     )
+}
+
+/// The result scale a planner rule wrote as a constant argument (see
+/// `NumericDivide` and `ExactMath`), clamped to what a `numeric` holds.
+fn constant_scale(scalar: Option<&ScalarValue>) -> Option<i8> {
+    match scalar?.cast_to(&DataType::Int64).ok()? {
+        ScalarValue::Int64(Some(scale)) => Some(scale.clamp(0, 38) as i8),
+        _ => None,
+    }
 }
 
 /// A function's result over `args`: one value when every argument was one
