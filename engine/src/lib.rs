@@ -17,6 +17,7 @@
 pub mod cache;
 pub mod colony;
 pub mod command;
+pub mod constant_keys;
 mod ddl;
 pub mod distributed;
 pub mod error;

@@ -35,6 +35,7 @@ use tracing::Instrument;
 
 use crate::colony::{ColonyStatus, Work};
 use crate::command::{self, Command};
+use crate::constant_keys::ConstantKeyAggregates;
 use crate::ddl;
 use crate::distributed::{Distribute, Distributor};
 use crate::error::{EngineError, Result};
@@ -191,6 +192,7 @@ impl Session {
         if let Some(distributor) = distributor {
             state = state.with_physical_optimizer_rule(Arc::new(Distribute::new(distributor)));
         }
+        state = state.with_physical_optimizer_rule(Arc::new(ConstantKeyAggregates));
         let mut state = state.build();
         postgres::register_functions(&mut state)
             .expect("DataFusion's built-in aggregates are registered");

@@ -258,7 +258,8 @@ fn plan_stage(
             index,
             node_id,
             files: paths,
-            plan: fragment,
+            // Run here, the fragment gets the same rewrite a worker gives it.
+            plan: crate::constant_keys::rewrite(fragment)?,
             fragment: base64::engine::general_purpose::STANDARD.encode(encoded),
             cells,
             bytes,

@@ -307,6 +307,7 @@ async fn execute(context: &WorkerContext, spec: &TaskSpec) -> Result<(u64, u64)>
     postgres::register_functions(&mut state)?;
     let task_ctx = SessionContext::new_with_state(state).task_ctx();
     let plan = datafusion_proto::bytes::physical_plan_from_bytes(&fragment, &task_ctx)?;
+    let plan = crate::constant_keys::rewrite(plan)?;
     let schema = plan.schema();
     let batches: Vec<RecordBatch> = plan.execute(0, task_ctx)?.try_collect().await?;
     drop(bee);
