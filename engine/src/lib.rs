@@ -27,6 +27,12 @@ pub mod session;
 pub mod swarm;
 
 pub use apiary_catalog as catalog;
+
+/// The stack of every thread that plans or runs statements. Planning walks
+/// expression trees recursively; with [`postgres::MAX_NESTING`] this leaves
+/// room to spare (the default, 2 MiB, did not in debug builds). Untouched
+/// stack pages cost no memory.
+pub const STATEMENT_STACK_BYTES: usize = 16 << 20;
 pub use colony::{regulation, ColonyStatus};
 pub use error::{EngineError, Result};
 pub use node::{Node, NodeConfig, NodeInfo, SwarmStatus};

@@ -460,6 +460,7 @@ impl Session {
 
     /// Splits SQL text into statements (Postgres dialect).
     pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
+        postgres::check_nesting(sql)?;
         Ok(
             DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})?
                 .into_iter()

@@ -500,6 +500,8 @@ impl StatementParser {
     }
 
     fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
+        // Before any tree is built: a deep one can overflow the stack.
+        apiary_engine::postgres::check_nesting(sql).map_err(from_datafusion)?;
         self.sql
             .parse(sql)
             .map_err(|e| error("42601", format!("syntax error: {e}")))

@@ -42,7 +42,12 @@ pub fn from_engine(e: EngineError) -> PgWireError {
         EngineError::Timeout(_) => "57014",
         EngineError::Overloaded(_) => "53000",
     };
-    error(code, e.to_string())
+    match code {
+        // Arrow's own text (`Arrow error: Divide by zero error`) is not
+        // what a Postgres client shows or matches.
+        "22012" => error(code, "division by zero"),
+        _ => error(code, e.to_string()),
+    }
 }
 
 /// The error a Postgres function raised with its own SQLSTATE, if that is

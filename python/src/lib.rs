@@ -156,6 +156,7 @@ impl NativeNode {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("apiary")
+            .thread_stack_size(apiary_engine::STATEMENT_STACK_BYTES)
             .build()
             .map_err(|e| ApiaryError::new_err(format!("cannot start the async runtime: {e}")))?;
         Ok(NativeNode {

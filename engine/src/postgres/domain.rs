@@ -1,13 +1,17 @@
-//! Math functions that refuse operands outside their domain, as Postgres's
-//! do: `ln(0)` is 2201E `cannot take logarithm of zero`, `sqrt(-1)` 2201F.
-//! DataFusion's answer `-inf` or `NaN` instead. [`DomainChecked`] wraps
-//! DataFusion's function under its own name and checks the operand first.
+//! Functions that refuse operands outside their domain, as Postgres's do:
+//! `ln(0)` is 2201E `cannot take logarithm of zero`, `sqrt(-1)` 2201F
+//! (DataFusion's answer `-inf` or `NaN` instead), and `repeat`, `lpad` and
+//! `rpad` refuse to make a value past Postgres's 1 GB limit with 54000
+//! (DataFusion's allocate it, however large, and could take the node's
+//! memory with them). [`DomainChecked`] wraps DataFusion's function under
+//! its own name and checks the operands first.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::compute::kernels::cast::cast;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Float64Type};
+use datafusion::arrow::compute::kernels::length::length;
+use datafusion::arrow::datatypes::{DataType, FieldRef, Float64Type, Int64Type};
 use datafusion::common::Result;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
@@ -24,7 +28,12 @@ enum Domain {
     Positive,
     /// Square roots: not negative.
     NotNegative,
+    /// Text made to a requested length: at most [`MAX_VALUE_BYTES`].
+    Length,
 }
+
+/// Postgres's largest value: 1 GB less one byte.
+const MAX_VALUE_BYTES: i64 = (1 << 30) - 1;
 
 /// DataFusion's `inner` (`ln`, `log`, `sqrt`) with Postgres's domain
 /// errors.
@@ -40,6 +49,7 @@ impl DomainChecked {
         let domain = match inner.name() {
             "ln" | "log" | "log10" | "log2" => Domain::Positive,
             "sqrt" => Domain::NotNegative,
+            "repeat" | "lpad" | "rpad" => Domain::Length,
             _ => return None,
         };
         Some(ScalarUDF::from(DomainChecked { inner, domain }))
@@ -105,10 +115,54 @@ impl ScalarUDFImpl for DomainChecked {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        // `log(b, x)` checks `x`; the others have one operand.
-        if let Some(operand) = args.args.last() {
-            self.check(operand)?;
+        match self.domain {
+            Domain::Length => check_length(self.inner.name(), &args)?,
+            // `log(b, x)` checks `x`; the others have one operand.
+            _ => {
+                if let Some(operand) = args.args.last() {
+                    self.check(operand)?;
+                }
+            }
         }
         self.inner.invoke_with_args(args)
     }
+}
+
+/// 54000 `requested length too large` when `repeat(text, n)` or
+/// `lpad`/`rpad(text, n)` would make a value longer than Postgres allows,
+/// before any of it is allocated.
+fn check_length(name: &str, args: &ScalarFunctionArgs) -> Result<()> {
+    let Some(count) = args.args.get(1) else {
+        return Ok(());
+    };
+    let all_scalar = args
+        .args
+        .iter()
+        .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let rows = if all_scalar { 1 } else { args.number_rows };
+    let counts = cast(&count.to_array(rows)?, &DataType::Int64)?;
+    let counts = counts.as_primitive::<Int64Type>();
+    let too_large = || sql_error("54000", "requested length too large");
+    if name == "repeat" {
+        let Ok(lengths) = length(&args.args[0].to_array(rows)?) else {
+            return Ok(());
+        };
+        let lengths = cast(&lengths, &DataType::Int64)?;
+        let lengths = lengths.as_primitive::<Int64Type>();
+        for (length, n) in lengths.iter().zip(counts.iter()) {
+            if let (Some(length), Some(n)) = (length, n) {
+                if length.saturating_mul(n) > MAX_VALUE_BYTES {
+                    return Err(too_large());
+                }
+            }
+        }
+    } else if counts
+        .iter()
+        .flatten()
+        // Up to four bytes a character.
+        .any(|n| n.saturating_mul(4) > MAX_VALUE_BYTES)
+    {
+        return Err(too_large());
+    }
+    Ok(())
 }

@@ -35,6 +35,7 @@ mod extract;
 mod formats;
 mod intervals;
 mod literals;
+mod nesting;
 mod numeric;
 mod ordering;
 mod rows;
@@ -44,6 +45,7 @@ mod text;
 
 pub use declared::DeclaredTypes;
 pub use error::{sql_error, SqlError};
+pub use nesting::{check_nesting, MAX_NESTING};
 pub use text::{float_text, wall_clock};
 
 pub use literals::IntegerLiterals;
@@ -188,7 +190,9 @@ pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
     {
         registry.register_udf(Arc::new(function))?;
     }
-    for name in ["ln", "log", "log10", "log2", "sqrt"] {
+    for name in [
+        "ln", "log", "log10", "log2", "sqrt", "repeat", "lpad", "rpad",
+    ] {
         if let Some(checked) = registry
             .udf(name)
             .ok()

@@ -1,0 +1,96 @@
+"""Statements that used to take a node down: each gets Postgres's SQLSTATE,
+and the node keeps serving another connection while it runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from test_gateway import dsn, start_server, stop_server, free_port
+
+KILLERS = [
+    # A deep expression tree overflowed a thread's stack and aborted the node.
+    ("or_chain", "SELECT count(*) FROM (VALUES (1)) v(a) WHERE "
+     + " OR ".join(f"a = {i}" for i in range(5000)), "54001"),
+    ("megabyte_expression", "SELECT " + " + ".join(["a"] * 200_000) + " FROM (VALUES (1)) v(a)", "54001"),
+    ("nested_calls", "SELECT " + "abs(" * 3000 + "1" + ")" * 3000, "54001"),
+    # An 2 GB value was allocated, whatever the node's memory.
+    ("huge_repeat", "SELECT length(repeat('x', 2100000000))", "54000"),
+    ("huge_lpad", "SELECT length(lpad('x', 1000000000))", "54000"),
+    # Silent wrap-around and DataFusion's codes.
+    ("bigint_overflow", "SELECT 9223372036854775807::bigint + 1", "22003"),
+    ("division_by_zero", "SELECT 1 / 0", "22012"),
+]
+
+
+def rss_mb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    port = free_port()
+    proc = start_server(str(tmp_path_factory.mktemp("root")), f"127.0.0.1:{port}")
+    yield proc, port
+    stop_server(proc)
+
+
+class Bystander(threading.Thread):
+    """Another client, querying all along."""
+
+    def __init__(self, port: int):
+        super().__init__(daemon=True)
+        self.port = port
+        self.stop = threading.Event()
+        self.answers = 0
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        with psycopg.connect(dsn(self.port), autocommit=True) as conn:
+            while not self.stop.is_set():
+                try:
+                    assert conn.execute("SELECT 40 + 2").fetchone() == (42,)
+                    self.answers += 1
+                except Exception as e:  # noqa: BLE001 - recorded, asserted below
+                    self.failures.append(repr(e))
+                    return
+                time.sleep(0.01)
+
+
+@pytest.mark.parametrize("name,sql,sqlstate", KILLERS, ids=[k[0] for k in KILLERS])
+def test_killer_statement_fails_alone(node, name, sql, sqlstate):
+    proc, port = node
+    bystander = Bystander(port)
+    bystander.start()
+    try:
+        with psycopg.connect(dsn(port), autocommit=True) as conn:
+            conn.execute("SET statement_timeout = '20s'")
+            with pytest.raises(psycopg.Error) as refused:
+                conn.execute(sql).fetchall()
+            assert refused.value.sqlstate == sqlstate, refused.value
+            # The same connection goes on.
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        bystander.stop.set()
+        bystander.join(timeout=30)
+    assert proc.poll() is None, "the node died"
+    assert not bystander.failures, bystander.failures
+    assert bystander.answers > 0
+    assert rss_mb(proc.pid) < 1024, f"{name} left the node at {rss_mb(proc.pid)} MB"
+
+
+def test_the_sdk_refuses_a_deep_expression(tmp_path):
+    from apiary import Apiary, ApiaryError
+
+    with Apiary("deep", storage=str(tmp_path / "root")) as ap:
+        chain = " OR ".join(f"a = {i}" for i in range(5000))
+        with pytest.raises(ApiaryError, match="too complex"):
+            ap.query(f"SELECT count(*) FROM (VALUES (1)) v(a) WHERE {chain}")
+        assert ap.query("SELECT 1 AS one").to_pydict() == {"one": [1]}
