@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use apiary_engine::catalog::{Catalog, DEFAULT_HIVE};
 use async_trait::async_trait;
@@ -36,6 +37,10 @@ pub const METADATA_HIVE: &str = "apiary.hive";
 
 /// SCRAM iteration count announced to clients.
 const SCRAM_ITERATIONS: usize = 4096;
+
+/// How long a new connection waits for the registry before it goes on with
+/// the one this node read last.
+const CONNECT_REGISTRY_WAIT: Duration = Duration::from_secs(2);
 
 /// User names and their passwords.
 #[derive(Clone, Default)]
@@ -135,12 +140,25 @@ impl Startup {
     /// default hive for the usual client defaults, else an error listing
     /// the hives.
     async fn hive_for(&self, database: Option<&str>, user: Option<&str>) -> PgWireResult<String> {
-        let snapshot = self
-            .config
-            .catalog
-            .refresh()
-            .await
-            .map_err(|e| fatal("58030", e.to_string()))?;
+        // A connection does not hang on one storage call: when the
+        // registry cannot be read now, the one this node read last decides,
+        // and only a database missing from it fails the connection.
+        let refreshed =
+            tokio::time::timeout(CONNECT_REGISTRY_WAIT, self.config.catalog.refresh()).await;
+        let (snapshot, unread) = match refreshed {
+            Ok(Ok(snapshot)) => (snapshot, None),
+            Ok(Err(e)) => (self.config.catalog.snapshot(), Some(e.to_string())),
+            Err(_) => (
+                self.config.catalog.snapshot(),
+                Some(format!(
+                    "storage did not answer within {} s while reading the registry",
+                    CONNECT_REGISTRY_WAIT.as_secs()
+                )),
+            ),
+        };
+        if let Some(e) = &unread {
+            tracing::warn!(error = %e, "could not read the registry for a new connection; using the last one read");
+        }
         let Some(database) = database.filter(|d| !d.is_empty()) else {
             return Ok(DEFAULT_HIVE.to_string());
         };
@@ -150,6 +168,9 @@ impl Startup {
         }
         if folded == "postgres" || Some(database) == user {
             return Ok(DEFAULT_HIVE.to_string());
+        }
+        if let Some(e) = unread {
+            return Err(fatal("58030", e));
         }
         let hives: Vec<&str> = snapshot.hives.keys().map(|h| h.as_str()).collect();
         Err(fatal(
