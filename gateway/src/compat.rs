@@ -21,10 +21,11 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Ident, JoinConstraint, JoinOperator, LimitClause, ObjectName, Query, Select, SelectItem,
-    SetExpr, Statement, Subscript, TableAliasColumnDef, TableFactor, TimezoneInfo, Value, Visit,
-    VisitMut, Visitor, VisitorMut,
+    AccessExpr, BinaryOperator, DataType, ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, JoinConstraint, JoinOperator, LimitClause, ObjectName, Query, Select,
+    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement, Subscript,
+    TableAliasColumnDef, TableFactor, TimezoneInfo, Value, Visit, VisitMut, Visitor, VisitorMut,
+    WildcardAdditionalOptions,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -388,13 +389,14 @@ fn any_subquery_as_in(mut statement: Statement) -> Statement {
     statement
 }
 
-/// In `a FULL JOIN b USING (k)`, Postgres's `k` is `COALESCE(a.k, b.k)`:
-/// a row only `b` has keeps its key. DataFusion resolves `k` to `a.k`,
-/// NULL on such rows. For a select whose FROM is one such join of two
-/// named relations, an unqualified `k` in the select list (named `k`),
-/// `WHERE`, `GROUP BY`, `HAVING` and `ORDER BY` becomes the `COALESCE`;
-/// subqueries keep their own scope, and `a.k` stays `a.k`. (`SELECT *`
-/// still yields `a.k`.)
+/// In `a FULL JOIN b USING (k)`, Postgres's `k` is `COALESCE(a.k, b.k)`
+/// (in `a RIGHT JOIN b USING (k)`, `b.k`): a row only `b` has keeps its
+/// key. DataFusion resolves `k` to `a.k`, NULL on such rows. For a select
+/// whose FROM is one such join of two named relations, an unqualified `k`
+/// in the select list (named `k`), `WHERE`, `GROUP BY`, `HAVING` and
+/// `ORDER BY` becomes the merged key, and a plain `*` lists the merged
+/// keys, then `a`'s other columns, then `b`'s, as Postgres does;
+/// subqueries keep their own scope, and `a.k` stays `a.k`.
 fn merge_full_join_keys(query: &mut Query) {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return;
@@ -405,8 +407,11 @@ fn merge_full_join_keys(query: &mut Query) {
     let [join] = from.joins.as_slice() else {
         return;
     };
-    let JoinOperator::FullOuter(JoinConstraint::Using(keys)) = &join.join_operator else {
-        return;
+    let (keys, full) = match &join.join_operator {
+        JoinOperator::FullOuter(JoinConstraint::Using(keys)) => (keys, true),
+        JoinOperator::Right(JoinConstraint::Using(keys))
+        | JoinOperator::RightOuter(JoinConstraint::Using(keys)) => (keys, false),
+        _ => return,
     };
     let (Some(left), Some(right)) = (relation_name(&from.relation), relation_name(&join.relation))
     else {
@@ -416,7 +421,10 @@ fn merge_full_join_keys(query: &mut Query) {
         .iter()
         .filter_map(|key| key.0.last().and_then(|part| part.as_ident()).cloned())
         .filter_map(|key| {
-            let sql = format!("COALESCE({left}.{key}, {right}.{key})");
+            let sql = match full {
+                true => format!("COALESCE({left}.{key}, {right}.{key})"),
+                false => format!("{right}.{key}"),
+            };
             let expr = Parser::new(&PostgreSqlDialect {})
                 .try_with_sql(&sql)
                 .and_then(|mut parser| parser.parse_expr())
@@ -431,6 +439,15 @@ fn merge_full_join_keys(query: &mut Query) {
         merged: &merged,
         depth: 0,
     };
+    select.projection = std::mem::take(&mut select.projection)
+        .into_iter()
+        .flat_map(|item| match item {
+            SelectItem::Wildcard(options) if is_plain(&options) => {
+                star_with_merged_keys(&merged, &[&left, &right], options)
+            }
+            item => vec![item],
+        })
+        .collect();
     for item in select.projection.iter_mut() {
         if let SelectItem::UnnamedExpr(Expr::Identifier(name)) = item {
             if let Some(expr) = keys.merged_key(name) {
@@ -454,6 +471,48 @@ fn merge_full_join_keys(query: &mut Query) {
     if !outputs_key {
         let _ = VisitMut::visit(&mut query.order_by, &mut keys);
     }
+}
+
+/// A `*` without `EXCLUDE`, `REPLACE` or the like.
+fn is_plain(options: &WildcardAdditionalOptions) -> bool {
+    options.opt_ilike.is_none()
+        && options.opt_exclude.is_none()
+        && options.opt_except.is_none()
+        && options.opt_replace.is_none()
+        && options.opt_rename.is_none()
+        && options.opt_alias.is_none()
+}
+
+/// `*` over a join with merged keys: the keys, then each relation's other
+/// columns (`r.* EXCLUDE (keys)`).
+fn star_with_merged_keys(
+    merged: &[(Ident, Expr)],
+    relations: &[&Ident],
+    options: WildcardAdditionalOptions,
+) -> Vec<SelectItem> {
+    let keys: Vec<ObjectName> = merged
+        .iter()
+        .map(|(key, _)| ObjectName::from(vec![key.clone()]))
+        .collect();
+    let mut items: Vec<SelectItem> = merged
+        .iter()
+        .map(|(key, expr)| SelectItem::ExprWithAlias {
+            expr: expr.clone(),
+            alias: key.clone(),
+        })
+        .collect();
+    items.extend(relations.iter().map(|relation| {
+        SelectItem::QualifiedWildcard(
+            SelectItemQualifiedWildcardKind::ObjectName(ObjectName::from(
+                vec![(*relation).clone()],
+            )),
+            WildcardAdditionalOptions {
+                opt_exclude: Some(ExcludeSelectItem::Multiple(keys.clone())),
+                ..options.clone()
+            },
+        )
+    }));
+    items
 }
 
 /// The name a relation in FROM is referred to by.

@@ -621,6 +621,12 @@ SELECT * FROM (VALUES (1, 'a')) x(k, v) NATURAL JOIN (VALUES (1, 'z')) y(k, w);
 -- id: join_full_using
 SELECT k, x.v, y.w FROM (VALUES (1, 'a'), (2, 'b')) x(k, v) FULL JOIN (VALUES (2, 'z'), (3, 'y')) y(k, w) USING (k) ORDER BY k;
 
+-- id: join_full_using_star
+SELECT * FROM (VALUES (1, 'a'), (2, 'b')) x(k, v) FULL JOIN (VALUES (2, 'z'), (3, 'y')) y(k, w) USING (k) ORDER BY k;
+
+-- id: join_right_using_star
+SELECT * FROM (VALUES (1, 'a'), (2, 'b')) x(k, v) RIGHT JOIN (VALUES (2, 'z'), (3, 'y')) y(k, w) USING (k) ORDER BY k;
+
 -- id: join_three_tables
 SELECT c.c_region, sum(l.l_qty) FROM customers c JOIN orders o ON o.o_cust = c.c_id JOIN lineitem l ON l.l_order = o.o_id GROUP BY c.c_region ORDER BY 1 NULLS FIRST;
 
