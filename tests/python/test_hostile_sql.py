@@ -51,6 +51,16 @@ class Bystander(threading.Thread):
         self.stop = threading.Event()
         self.answers = 0
         self.failures: list[str] = []
+        self.answered = threading.Event()
+
+    def answers_after(self, seen: int, timeout: float = 10) -> bool:
+        """Whether it answers again after its `seen`-th answer."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.failures:
+            if self.answers > seen:
+                return True
+            time.sleep(0.01)
+        return False
 
     def run(self) -> None:
         with psycopg.connect(dsn(self.port), autocommit=True) as conn:
@@ -58,6 +68,7 @@ class Bystander(threading.Thread):
                 try:
                     assert conn.execute("SELECT 40 + 2").fetchone() == (42,)
                     self.answers += 1
+                    self.answered.set()
                 except Exception as e:  # noqa: BLE001 - recorded, asserted below
                     self.failures.append(repr(e))
                     return
@@ -69,20 +80,21 @@ def test_killer_statement_fails_alone(node, name, sql, sqlstate):
     proc, port = node
     bystander = Bystander(port)
     bystander.start()
+    assert bystander.answered.wait(10), "the other connection never answered"
     try:
         with psycopg.connect(dsn(port), autocommit=True) as conn:
             conn.execute("SET statement_timeout = '20s'")
             with pytest.raises(psycopg.Error) as refused:
                 conn.execute(sql).fetchall()
             assert refused.value.sqlstate == sqlstate, refused.value
-            # The same connection goes on.
+            # The same connection goes on, and so does the other one.
             assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert bystander.answers_after(bystander.answers)
     finally:
         bystander.stop.set()
         bystander.join(timeout=30)
     assert proc.poll() is None, "the node died"
     assert not bystander.failures, bystander.failures
-    assert bystander.answers > 0
     assert rss_mb(proc.pid) < 1024, f"{name} left the node at {rss_mb(proc.pid)} MB"
 
 
