@@ -97,6 +97,20 @@ pub enum Error {
     #[error("could not serialize access to frame {frame} due to a concurrent update ({detail}); the transaction was rolled back, run it again")]
     Conflict { frame: String, detail: String },
 
+    /// A write's commit could not be confirmed either way: storage failed
+    /// both the commit and every later look at the log. Retrying with the
+    /// same idempotency key commits it at most once.
+    #[error("frame {frame}: could not learn whether the write committed ({detail}); retry it with idempotency key {key:?}, which commits it at most once, or check the frame before writing again")]
+    CommitUnknown {
+        frame: String,
+        key: String,
+        detail: String,
+    },
+
+    /// An idempotency key that cannot be used.
+    #[error("invalid idempotency key: {0}")]
+    InvalidKey(String),
+
     /// A transaction block may write one frame only.
     #[error("this transaction already writes frame {staged}; a transaction block writes one frame, so COMMIT before writing {frame}")]
     TransactionScope { staged: String, frame: String },
@@ -130,10 +144,63 @@ impl Error {
         }
     }
 
+    /// Whether storage failed underneath (an object-store error anywhere in
+    /// the chain): the edges report these as I/O errors (58030), which a
+    /// client may retry, rather than as internal errors.
+    pub fn is_storage(&self) -> bool {
+        if matches!(
+            self,
+            Error::Storage { .. } | Error::StorageUnavailable { .. } | Error::CommitUnknown { .. }
+        ) {
+            return true;
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = match self {
+            Error::Delta { source, .. } => Some(source.as_ref()),
+            other => Some(other),
+        };
+        while let Some(error) = cause {
+            if error.downcast_ref::<object_store::Error>().is_some() {
+                return true;
+            }
+            // The Delta kernel keeps an object-store error without exposing
+            // it as a source; its message is all there is to go by.
+            if let Some(deltalake::DeltaTableError::KernelError(kernel)) =
+                error.downcast_ref::<deltalake::DeltaTableError>()
+            {
+                if kernel
+                    .to_string()
+                    .starts_with("Error interacting with object store")
+                {
+                    return true;
+                }
+            }
+            cause = error.source();
+        }
+        false
+    }
+
     pub(crate) fn mismatch(column: impl Into<String>, detail: impl Into<String>) -> Self {
         Error::SchemaMismatch {
             column: column.into(),
             detail: detail.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_failures_under_delta_errors_are_storage_errors() {
+        let lost = object_store::Error::Generic {
+            store: "S3",
+            source: "connection reset".into(),
+        };
+        let delta = deltalake::DeltaTableError::ObjectStore { source: lost };
+        assert!(Error::delta("h.b.f", delta).is_storage());
+        let schema = deltalake::DeltaTableError::Generic("bad schema".into());
+        assert!(!Error::delta("h.b.f", schema).is_storage());
+        assert!(!Error::InvalidSchema("x".into()).is_storage());
     }
 }

@@ -7,47 +7,41 @@
 //! appenders retry on conflict inside delta-rs.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{new_null_array, Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::TableProvider;
-use datafusion::datasource::provider_as_source;
-use datafusion::error::DataFusionError;
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::LogicalPlanBuilder;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
 use deltalake::delta_datafusion::DeltaScanNext;
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::kernel::{Add, StructField};
-use deltalake::operations::write::WriteBuilder;
-use deltalake::protocol::SaveMode;
+use deltalake::kernel::{Action, Add, StructField};
+use deltalake::logstore::ObjectStoreRef;
+use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::TableProperty;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
 use serde::Serialize;
 
+use crate::commit::{self, Outcome, WriteKey};
 use crate::error::{Error, ObjectKind, Result};
 use crate::names;
 use crate::registry::{ColumnDef, FrameDef};
 use crate::root::StorageRoot;
 use crate::scan::{live_files, CellScan};
 use crate::table::FrameTable;
-use crate::transaction::{Change, Staged, Transaction};
+use crate::transaction::{remove_action, Change, Staged, Transaction};
 use crate::types::{is_safe_cast, ColumnType, SQL_TYPE_KEY};
 
 /// Size at which a staged write starts a new cell.
 const TARGET_CELL_BYTES: u64 = 128 * 1024 * 1024;
 
-/// Commit attempts before a writer gives up; appends never logically
-/// conflict, so this only bounds pathological contention.
-const MAX_COMMIT_RETRIES: usize = 200;
+/// Commits between Delta checkpoints of a frame.
+const CHECKPOINT_INTERVAL: &str = "10";
 
 /// A validated `hive.box.frame` name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -86,10 +80,14 @@ pub enum WriteMode {
 }
 
 /// Options for a write.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     /// Drop incoming columns the frame does not have instead of failing.
     pub drop_extra_columns: bool,
+    /// Makes the write commit at most once however often it is retried:
+    /// a write whose key a commit of the frame already carries writes
+    /// nothing (see [`crate::commit`]). Outside transaction blocks only.
+    pub idempotency_key: Option<String>,
 }
 
 /// What a write did; the SDK returns this as a dict.
@@ -102,6 +100,9 @@ pub struct WriteResult {
     pub bytes_written: u64,
     /// The frame's Delta table version after the commit.
     pub version: u64,
+    /// The write's idempotency key had already committed: this call wrote
+    /// nothing (the counts are 0).
+    pub already_committed: bool,
     pub duration_ms: u64,
 }
 
@@ -221,7 +222,7 @@ pub fn conform(
     batch: &RecordBatch,
     def: &FrameDef,
     target: &SchemaRef,
-    opts: WriteOptions,
+    opts: &WriteOptions,
 ) -> Result<RecordBatch> {
     let incoming = batch.schema();
     let mut by_name: HashMap<String, usize> = HashMap::new();
@@ -385,6 +386,19 @@ impl Frames {
             .with_table_name(name.frame.clone())
             .with_columns(columns)
             .with_partition_columns(def.partition_by.clone())
+            // Idempotency keys (Delta `txn` ids, one per write) are kept
+            // for this long, then dropped at checkpoints.
+            .with_configuration_property(
+                TableProperty::SetTransactionRetentionDuration,
+                Some(commit::KEY_RETENTION),
+            )
+            // Opening a frame replays the log since its last checkpoint:
+            // checkpoint as often as Delta's reference implementation does
+            // (delta-rs's default is every 100 commits).
+            .with_configuration_property(
+                TableProperty::CheckpointInterval,
+                Some(CHECKPOINT_INTERVAL),
+            )
             .with_save_mode(SaveMode::Ignore)
             .await;
         match created {
@@ -520,13 +534,14 @@ impl Frames {
             return Ok(None);
         };
         let (adds, rows) = self
-            .write_cells(name, &staged.table, def, input, opts)
+            .write_cells(name, &staged.table, def, input, &opts)
             .await?;
         let result = WriteResult {
             cells_written: adds.len() as u64,
             rows_written: rows,
             bytes_written: adds.iter().map(|a| a.size.max(0) as u64).sum(),
             version: staged.table.version().unwrap_or(0),
+            already_committed: false,
             duration_ms: started.elapsed().as_millis() as u64,
         };
         match mode {
@@ -556,7 +571,7 @@ impl Frames {
         table: &DeltaTable,
         def: &FrameDef,
         mut input: BoxStream<'static, Result<RecordBatch>>,
-        opts: WriteOptions,
+        opts: &WriteOptions,
     ) -> Result<(Vec<Add>, u64)> {
         let frame = || name.to_string();
         let target = arrow_schema(def)?;
@@ -588,35 +603,25 @@ impl Frames {
         mode: WriteMode,
         opts: WriteOptions,
     ) -> Result<WriteResult> {
-        let started = Instant::now();
+        // Validate everything before writing anything.
         let target = arrow_schema(def)?;
-        let mut conformed = batches
+        let conformed = batches
             .iter()
-            .map(|b| conform(b, def, &target, opts))
+            .map(|b| conform(b, def, &target, &opts))
             .collect::<Result<Vec<_>>>()?;
-        conformed.retain(|b| b.num_rows() > 0);
-        let rows: usize = conformed.iter().map(|b| b.num_rows()).sum();
-        let table = self.open_or_create(name, def).await?;
-        if conformed.is_empty() {
-            if mode == WriteMode::Append {
-                return Ok(WriteResult {
-                    version: table.version().unwrap_or(0),
-                    duration_ms: started.elapsed().as_millis() as u64,
-                    ..Default::default()
-                });
-            }
-            conformed.push(RecordBatch::new_empty(target.clone()));
-        }
-        let table = commit(table.write(conformed), mode)
-            .await
-            .map_err(|e| Error::delta(name.to_string(), e))?;
-        written(name, &table, rows as u64, started).await
+        let input = futures::stream::iter(conformed.into_iter().map(Ok)).boxed();
+        self.write_stream(name, def, input, mode, opts).await
     }
 
     /// Validates and writes the batches of `input` as they arrive, in one
     /// commit once it ends, so a load larger than memory streams through
     /// (`COPY FROM STDIN`). If `input` yields an error, or a batch does not
     /// fit the frame, nothing is committed and that error is returned.
+    ///
+    /// The commit happens exactly once (see [`crate::commit`]): `Ok` means
+    /// it stands, an error (other than [`Error::CommitUnknown`]) that it
+    /// does not; a write whose `idempotency_key` already committed writes
+    /// nothing and says so in [`WriteResult::already_committed`].
     pub async fn write_stream(
         &self,
         name: &FrameName,
@@ -626,46 +631,83 @@ impl Frames {
         opts: WriteOptions,
     ) -> Result<WriteResult> {
         let started = Instant::now();
-        let target = arrow_schema(def)?;
-        let table = self.open_or_create(name, def).await?;
-        let rows = Arc::new(AtomicU64::new(0));
-        let failure: Arc<Mutex<Option<Error>>> = Arc::default();
-        let conformed = {
-            let (def, target, rows, failure) =
-                (def.clone(), target.clone(), rows.clone(), failure.clone());
-            input.map(move |batch| {
-                let batch = batch.and_then(|b| conform(&b, &def, &target, opts));
-                match batch {
-                    Ok(batch) => {
-                        rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                        Ok(batch)
-                    }
-                    Err(e) => {
-                        let message = e.to_string();
-                        if let Ok(mut slot) = failure.lock() {
-                            slot.get_or_insert(e);
-                        }
-                        Err(DataFusionError::Execution(message))
-                    }
-                }
-            })
+        let key = WriteKey::from_option(opts.idempotency_key.as_deref())?;
+        let mut table = self.open_or_create(name, def).await?;
+        let delta = |e| Error::delta(name.to_string(), e);
+        if commit::already_committed(&table, &key)
+            .await
+            .map_err(delta)?
+        {
+            return Ok(WriteResult {
+                version: table.version().unwrap_or(0),
+                already_committed: true,
+                duration_ms: started.elapsed().as_millis() as u64,
+                ..Default::default()
+            });
+        }
+        let (adds, rows) = self.write_cells(name, &table, def, input, &opts).await?;
+        if adds.is_empty() && mode == WriteMode::Append {
+            return Ok(WriteResult {
+                version: table.version().unwrap_or(0),
+                duration_ms: started.elapsed().as_millis() as u64,
+                ..Default::default()
+            });
+        }
+        // An append commits on the newest version (appends never conflict);
+        // an overwrite removes the cells of the version it read.
+        let removes = match mode {
+            WriteMode::Append => {
+                table.update_state().await.map_err(delta)?;
+                Vec::new()
+            }
+            WriteMode::Overwrite => live_files(&table)
+                .map_err(delta)?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|add| Action::Remove(remove_action(&add)))
+                .collect(),
         };
-        let source = OneShotStream::new(target.clone(), Box::pin(conformed));
-        let plan = StreamingTable::try_new(target, vec![Arc::new(source)])
-            .and_then(|table| {
-                LogicalPlanBuilder::scan("input", provider_as_source(Arc::new(table)), None)?
-                    .build()
-            })
-            .map_err(|e| Error::delta(name.to_string(), e.into()))?;
-        let committed = commit(table.write(vec![]).with_input_plan(plan), mode).await;
-        let table = match committed {
-            Ok(table) => table,
+        let partition_by = def.partition_by.clone();
+        let operation = DeltaOperation::Write {
+            mode: match mode {
+                WriteMode::Append => SaveMode::Append,
+                WriteMode::Overwrite => SaveMode::Overwrite,
+            },
+            partition_by: (!partition_by.is_empty()).then_some(partition_by),
+            predicate: None,
+        };
+        let actions: Vec<Action> = removes
+            .into_iter()
+            .chain(adds.iter().cloned().map(Action::Add))
+            .collect();
+        let outcome =
+            commit::commit_once(&name.to_string(), &table, actions, operation, &key).await;
+        let version = match outcome {
+            Ok(Outcome::Committed(version)) => version,
+            Ok(Outcome::AlreadyCommitted) => {
+                discard_cells(name, table.object_store(), adds);
+                return Ok(WriteResult {
+                    version: table.version().unwrap_or(0),
+                    already_committed: true,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    ..Default::default()
+                });
+            }
             Err(e) => {
-                let failed = failure.lock().ok().and_then(|mut slot| slot.take());
-                return Err(failed.unwrap_or_else(|| Error::delta(name.to_string(), e)));
+                if !matches!(e, Error::CommitUnknown { .. }) {
+                    discard_cells(name, table.object_store(), adds);
+                }
+                return Err(e);
             }
         };
-        written(name, &table, rows.load(Ordering::Relaxed), started).await
+        Ok(WriteResult {
+            cells_written: adds.len() as u64,
+            rows_written: rows,
+            bytes_written: commit::added_bytes(&adds),
+            version,
+            already_committed: false,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
     }
 
     /// Cells, rows and bytes of the frame's newest version.
@@ -693,103 +735,22 @@ impl Frames {
     }
 }
 
-/// Commits a write as one Delta commit tagged with a fresh writer id,
-/// retrying on conflicts with other writers.
-async fn commit(write: WriteBuilder, mode: WriteMode) -> Result<DeltaTable, DeltaTableError> {
-    let save_mode = match mode {
-        WriteMode::Append => SaveMode::Append,
-        WriteMode::Overwrite => SaveMode::Overwrite,
+/// Deletes cells that no commit will name (a failed or duplicate write).
+/// Best effort: a cell left behind is invisible and VACUUM-able.
+pub(crate) fn discard_cells(name: &FrameName, store: ObjectStoreRef, adds: Vec<Add>) {
+    if adds.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
     };
-    let writer_id = uuid::Uuid::new_v4().to_string();
-    let props = CommitProperties::default()
-        .with_max_retries(MAX_COMMIT_RETRIES)
-        .with_metadata([(
-            "apiary.writer".to_string(),
-            serde_json::Value::from(writer_id),
-        )]);
-    write
-        .with_save_mode(save_mode)
-        .with_commit_properties(props)
-        .await
-}
-
-/// What a write's commit added, for its [`WriteResult`].
-async fn written(
-    name: &FrameName,
-    table: &DeltaTable,
-    rows: u64,
-    started: Instant,
-) -> Result<WriteResult> {
-    let version = table.version().unwrap_or(0);
-    let (cells, bytes) = added_files(table, version)
-        .await
-        .map_err(|e| Error::delta(name.to_string(), e))?;
-    Ok(WriteResult {
-        cells_written: cells,
-        rows_written: rows,
-        bytes_written: bytes,
-        version,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
-}
-
-/// A stream handed to DataFusion as a table's single partition, once.
-struct OneShotStream {
-    schema: SchemaRef,
-    stream: Mutex<Option<BoxStream<'static, datafusion::error::Result<RecordBatch>>>>,
-}
-
-impl OneShotStream {
-    fn new(
-        schema: SchemaRef,
-        stream: BoxStream<'static, datafusion::error::Result<RecordBatch>>,
-    ) -> Self {
-        OneShotStream {
-            schema,
-            stream: Mutex::new(Some(stream)),
+    let name = name.clone();
+    runtime.spawn(async move {
+        for add in &adds {
+            let path = Path::parse(&add.path).unwrap_or_else(|_| Path::from(add.path.as_str()));
+            if let Err(e) = store.delete(&path).await {
+                tracing::debug!(frame = %name, cell = %add.path, error = %e, "could not delete an uncommitted cell");
+            }
         }
-    }
-}
-
-impl std::fmt::Debug for OneShotStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OneShotStream").finish_non_exhaustive()
-    }
-}
-
-impl PartitionStream for OneShotStream {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let stream = self.stream.lock().ok().and_then(|mut slot| slot.take());
-        let stream = stream.unwrap_or_else(|| {
-            Box::pin(futures::stream::once(async {
-                Err(DataFusionError::Execution(
-                    "a streamed write's input can be read only once".into(),
-                ))
-            }))
-        });
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
-    }
-}
-
-/// Counts the files a commit added and their bytes, by reading the commit
-/// entry itself (exact even when other writers committed around it).
-async fn added_files(table: &DeltaTable, version: u64) -> Result<(u64, u64), DeltaTableError> {
-    let Some(entry) = table.log_store().read_commit_entry(version).await? else {
-        return Ok((0, 0));
-    };
-    let mut cells = 0;
-    let mut bytes = 0;
-    for line in entry.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let action: serde_json::Value = serde_json::from_slice(line)
-            .map_err(|e| DeltaTableError::Generic(format!("unreadable commit {version}: {e}")))?;
-        if let Some(add) = action.get("add") {
-            cells += 1;
-            bytes += add.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
-        }
-    }
-    Ok((cells, bytes))
+    });
 }

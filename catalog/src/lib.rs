@@ -13,6 +13,7 @@
 //! Flow of a read: DataFusion asks [`provider::HiveList`] for a table →
 //! the frame's Delta table provider at its newest version.
 
+pub mod commit;
 pub mod error;
 pub mod frame;
 pub mod names;

@@ -22,6 +22,8 @@ use crate::root::{Created, StorageRoot};
 
 const REGISTRY_DIR: &str = "_apiary/registry";
 const MAX_ATTEMPTS: usize = 64;
+/// Reads of a version whose commit failed with a storage error.
+const READ_BACK_ATTEMPTS: usize = 5;
 
 /// The hive and box every root starts with.
 pub const DEFAULT_HIVE: &str = "default";
@@ -236,13 +238,25 @@ impl Registry {
             path: key.to_string(),
             detail: e.to_string(),
         })?;
-        match self.root.put_if_absent(&key, Bytes::from(body)).await? {
-            Created::Yes => Ok(true),
-            Created::AlreadyExists => {
+        let put_error = match self.root.put_if_absent(&key, Bytes::from(body)).await {
+            Ok(Created::Yes) => return Ok(true),
+            Ok(Created::AlreadyExists) => {
                 let standing = self.read_version(snap.version).await?;
-                Ok(standing.is_some_and(|s| s.txn == snap.txn))
+                return Ok(standing.is_some_and(|s| s.txn == snap.txn));
+            }
+            Err(e) => e,
+        };
+        // The reply may have been lost after the object was created: what
+        // stands at the key says whether this writer's version committed
+        // (absent: it did not, and the caller tries again).
+        for attempt in 0..READ_BACK_ATTEMPTS {
+            tokio::time::sleep(backoff(attempt)).await;
+            match self.read_version(snap.version).await {
+                Ok(standing) => return Ok(standing.is_some_and(|s| s.txn == snap.txn)),
+                Err(e) => tracing::debug!(attempt, error = %e, "registry read-back failed"),
             }
         }
+        Err(put_error)
     }
 
     fn version_key(&self, version: u64) -> object_store::path::Path {

@@ -30,8 +30,11 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::unparser::expr_to_sql;
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::logstore::LogStoreRef;
+use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
 
+use crate::commit::{self, WriteKey};
 use crate::error::Error;
 use crate::frame::{arrow_schema, FrameName, Frames, WriteMode, WriteOptions};
 use crate::registry::FrameDef;
@@ -140,7 +143,7 @@ impl FrameTable {
                     &staged.table,
                     &self.def,
                     Box::pin(rows),
-                    WriteOptions::default(),
+                    &WriteOptions::default(),
                 )
                 .await
                 .map_err(external)?;
@@ -231,14 +234,16 @@ impl TableProvider for FrameTable {
         }
         let predicate = self.predicate(filters)?;
         let table = self.frames.open(&self.name).await.map_err(external)?;
-        let mut op = table.delete().with_commit_properties(commit_properties());
+        let tag = Tag::new(&table);
+        let mut op = table.delete().with_commit_properties(tag.properties());
         if let Some(predicate) = predicate {
             op = op.with_predicate(predicate);
         }
-        let (_, metrics) = op
-            .await
-            .map_err(|e| external(Error::delta(self.name.to_string(), e)))?;
-        count_plan(metrics.num_deleted_rows.unwrap_or(0) as u64)
+        let deleted = match op.await {
+            Ok((_, metrics)) => metrics.num_deleted_rows.unwrap_or(0) as u64,
+            Err(e) => tag.confirm(&self.name, e, "num_deleted_rows").await?,
+        };
+        count_plan(deleted)
     }
 
     async fn update(
@@ -263,17 +268,19 @@ impl TableProvider for FrameTable {
         }
         let predicate = self.predicate(filters)?;
         let table = self.frames.open(&self.name).await.map_err(external)?;
-        let mut op = table.update().with_commit_properties(commit_properties());
+        let tag = Tag::new(&table);
+        let mut op = table.update().with_commit_properties(tag.properties());
         for (column, value) in assignments {
             op = op.with_update(column, expr_to_sql(&strip_casts(value))?.to_string());
         }
         if let Some(predicate) = predicate {
             op = op.with_predicate(predicate);
         }
-        let (_, metrics) = op
-            .await
-            .map_err(|e| external(Error::delta(self.name.to_string(), e)))?;
-        count_plan(metrics.num_updated_rows as u64)
+        let updated = match op.await {
+            Ok((_, metrics)) => metrics.num_updated_rows as u64,
+            Err(e) => tag.confirm(&self.name, e, "num_updated_rows").await?,
+        };
+        count_plan(updated)
     }
 }
 
@@ -319,11 +326,52 @@ fn strip_casts(expr: Expr) -> Expr {
     })
 }
 
-fn commit_properties() -> CommitProperties {
-    CommitProperties::default().with_metadata([(
-        "apiary.writer".to_string(),
-        serde_json::Value::from(uuid::Uuid::new_v4().to_string()),
-    )])
+/// The key and writer id of a `DELETE` or `UPDATE` commit that delta-rs
+/// makes, so that an error from it can be checked against the log: a lost
+/// reply must not report a change that stands as failed.
+struct Tag {
+    key: WriteKey,
+    writer: String,
+    log_store: LogStoreRef,
+    read_version: u64,
+}
+
+impl Tag {
+    fn new(table: &DeltaTable) -> Self {
+        Tag {
+            key: WriteKey::generated(),
+            writer: uuid::Uuid::new_v4().to_string(),
+            log_store: table.log_store(),
+            read_version: table.version().unwrap_or(0),
+        }
+    }
+
+    fn properties(&self) -> CommitProperties {
+        commit::tagged(&self.key, &self.writer)
+    }
+
+    /// After the operation failed with `e`: the rows it changed (its
+    /// `metric` in the commit) if its commit stands after all, else `e`.
+    async fn confirm(&self, frame: &FrameName, e: DeltaTableError, metric: &str) -> DfResult<u64> {
+        if commit::is_final(&e) {
+            return Err(external(Error::delta(frame.to_string(), e)));
+        }
+        match commit::confirm(self.log_store.as_ref(), self.read_version, &self.key).await {
+            Ok(Some(landed)) => {
+                let count = &landed.info["operationMetrics"][metric];
+                Ok(count
+                    .as_u64()
+                    .or_else(|| count.as_str().and_then(|c| c.parse().ok()))
+                    .unwrap_or(0))
+            }
+            Ok(None) => Err(external(Error::delta(frame.to_string(), e))),
+            Err(check) => Err(external(Error::CommitUnknown {
+                frame: frame.to_string(),
+                key: self.key.as_str().to_string(),
+                detail: format!("{e}; then {check}"),
+            })),
+        }
+    }
 }
 
 fn external(e: Error) -> DataFusionError {

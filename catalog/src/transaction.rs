@@ -16,15 +16,13 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Add, Remove};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::{DeltaTable, DeltaTableError};
-use object_store::path::Path;
-use object_store::ObjectStoreExt;
+use deltalake::DeltaTable;
 
+use crate::commit::{commit_once, Outcome, WriteKey};
 use crate::error::{Error, Result};
-use crate::frame::FrameName;
+use crate::frame::{discard_cells, FrameName};
 
 /// A session's transaction block, if one is open. Clones share the block,
 /// so the session, its table providers and its write paths see one state.
@@ -99,7 +97,7 @@ impl Staged {
 
 /// The `remove` action for a live cell (Delta protocol, "Add File and
 /// Remove File").
-fn remove_action(file: &Add) -> Remove {
+pub(crate) fn remove_action(file: &Add) -> Remove {
     Remove {
         path: file.path.clone(),
         data_change: true,
@@ -259,21 +257,14 @@ impl Transaction {
         if staged.adds.is_empty() && staged.removes.is_empty() {
             return Ok(true);
         }
-        let name = staged.name.to_string();
         match commit(&staged).await {
             Ok(_) => Ok(true),
-            Err(DeltaTableError::Transaction {
-                source: TransactionError::CommitConflict(conflict),
-            }) => {
-                // Certainly not committed: its cells can go.
+            // Perhaps committed: its cells stay.
+            Err(e @ Error::CommitUnknown { .. }) => Err(e),
+            Err(e) => {
                 discard(Some(staged));
-                Err(Error::Conflict {
-                    frame: name,
-                    detail: conflict.to_string(),
-                })
+                Err(e)
             }
-            // Perhaps committed (a lost reply): its cells stay.
-            Err(other) => Err(Error::delta(name, other)),
         }
     }
 }
@@ -282,12 +273,19 @@ impl Transaction {
 /// appended commits against the newest version (appends never conflict);
 /// one that removed cells commits against the version it read, so a
 /// concurrent change to those cells is a conflict.
-async fn commit(staged: &Staged) -> Result<u64, DeltaTableError> {
+async fn commit(staged: &Staged) -> Result<Outcome> {
+    let name = staged.name.to_string();
+    let delta = |e| Error::delta(name.clone(), e);
     let mut table = staged.table.clone();
-    let partition_by = table.snapshot()?.metadata().partition_columns().to_vec();
+    let partition_by = table
+        .snapshot()
+        .map_err(delta)?
+        .metadata()
+        .partition_columns()
+        .to_vec();
     let operation = match staged.change {
         Change::Append => {
-            table.update_state().await?;
+            table.update_state().await.map_err(delta)?;
             DeltaOperation::Write {
                 mode: SaveMode::Append,
                 partition_by: (!partition_by.is_empty()).then_some(partition_by),
@@ -304,34 +302,13 @@ async fn commit(staged: &Staged) -> Result<u64, DeltaTableError> {
         .map(Action::Remove)
         .chain(staged.adds.iter().cloned().map(Action::Add))
         .collect();
-    let props = CommitProperties::default().with_metadata([(
-        "apiary.writer".to_string(),
-        serde_json::Value::from(uuid::Uuid::new_v4().to_string()),
-    )]);
-    let committed = CommitBuilder::from(props)
-        .with_actions(actions)
-        .build(Some(table.snapshot()?), table.log_store(), operation)
-        .await?;
-    Ok(committed.version() as u64)
+    commit_once(&name, &table, actions, operation, &WriteKey::generated()).await
 }
 
 /// Deletes the cells a block wrote but will never commit. Best effort: a
 /// cell left behind is invisible (no commit names it) and VACUUM-able.
 fn discard(staged: Option<Staged>) {
-    let Some(staged) = staged else { return };
-    if staged.adds.is_empty() {
-        return;
+    if let Some(staged) = staged {
+        discard_cells(&staged.name, staged.table.object_store(), staged.adds);
     }
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    let store = staged.table.object_store();
-    runtime.spawn(async move {
-        for add in &staged.adds {
-            let path = Path::parse(&add.path).unwrap_or_else(|_| Path::from(add.path.as_str()));
-            if let Err(e) = store.delete(&path).await {
-                tracing::debug!(frame = %staged.name, cell = %add.path, error = %e, "could not delete a rolled-back cell");
-            }
-        }
-    });
 }

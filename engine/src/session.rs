@@ -398,7 +398,7 @@ impl Session {
             let owned: Vec<_> = batches.iter().cloned().map(Ok).collect();
             let input = futures::stream::iter(owned).boxed();
             if let Some(staged) = frames
-                .stage_write(&self.txn, name, def, input, mode, opts)
+                .stage_write(&self.txn, name, def, input, mode, opts.clone())
                 .await?
             {
                 return Ok(staged);
@@ -428,7 +428,7 @@ impl Session {
             let frames = catalog.frames();
             if txn.is_open() {
                 return match frames
-                    .stage_write(&txn, &name, &def, input, mode, opts)
+                    .stage_write(&txn, &name, &def, input, mode, opts.clone())
                     .await?
                 {
                     Some(staged) => Ok(staged),

@@ -125,6 +125,53 @@ async fn every_statement_sees_every_earlier_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_retried_with_its_idempotency_key_commits_once() {
+    for root in roots() {
+        let (_node, session) = start(&root).await;
+        create_clicks(&session).await;
+        let keyed = |key: &str| WriteOptions {
+            idempotency_key: Some(key.to_string()),
+            ..Default::default()
+        };
+        let write = |key: &str, mode| {
+            let catalog = session.catalog().clone();
+            let opts = keyed(key);
+            async move {
+                catalog
+                    .write(
+                        "analytics",
+                        "events",
+                        "clicks",
+                        &[clicks(0, 10)],
+                        mode,
+                        opts,
+                    )
+                    .await
+            }
+        };
+        let first = write("load-1", WriteMode::Append).await.unwrap();
+        assert!(!first.already_committed, "{}", root.label);
+        assert_eq!(first.rows_written, 10);
+        let again = write("load-1", WriteMode::Append).await.unwrap();
+        assert!(again.already_committed, "{}: {again:?}", root.label);
+        assert_eq!((again.rows_written, again.cells_written), (0, 0));
+        let count = "SELECT COUNT(*) FROM analytics.events.clicks";
+        assert_eq!(scalar(&session, count).await, 10, "{}", root.label);
+        // Another key is another write; an overwrite honours keys too.
+        write("load-2", WriteMode::Append).await.unwrap();
+        assert_eq!(scalar(&session, count).await, 20, "{}", root.label);
+        write("load-1", WriteMode::Overwrite).await.unwrap();
+        assert_eq!(scalar(&session, count).await, 20, "{}", root.label);
+        let bad = write("", WriteMode::Append).await.unwrap_err();
+        assert!(
+            bad.to_string().contains("idempotency key"),
+            "{}: {bad}",
+            root.label
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partition_filters_prune_cells() {
     for root in roots() {
         let (_node, session) = start(&root).await;
@@ -343,6 +390,7 @@ async fn bad_writes_are_rejected_and_change_nothing() {
         );
         let opts = WriteOptions {
             drop_extra_columns: true,
+            ..Default::default()
         };
         catalog
             .write(

@@ -93,12 +93,15 @@ fn catalog_code(e: &CatalogError) -> &'static str {
         CatalogError::SchemaMismatch { detail, .. } if detail.contains("null") => "23502",
         CatalogError::SchemaMismatch { .. } => "42804",
         CatalogError::RegistryContention { .. } | CatalogError::Conflict { .. } => "40001",
+        // statement_completion_unknown
+        CatalogError::CommitUnknown { .. } => "40003",
+        CatalogError::InvalidKey(_) => "22023",
         CatalogError::TransactionScope { .. } => "0A000",
         CatalogError::TransactionAborted => "25P02",
         CatalogError::NoTransaction => "25P01",
         CatalogError::NoSavepoint(_) => "3B001",
         CatalogError::Query(df) => datafusion_code(df),
-        CatalogError::StorageUnavailable { .. } | CatalogError::Storage { .. } => "58030",
+        e if e.is_storage() => "58030",
         _ => "XX000",
     }
 }

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from ._apiary import (
     AlreadyExistsError,
     ApiaryError,
+    CommitUnknownError,
     DeadlineExceededError,
     InvalidNameError,
     NativeNode,
@@ -49,6 +50,7 @@ __all__ = [
     "Apiary",
     "ApiaryError",
     "AlreadyExistsError",
+    "CommitUnknownError",
     "DeadlineExceededError",
     "InvalidNameError",
     "NotFoundError",
@@ -171,26 +173,48 @@ class Apiary:
     # -- data --------------------------------------------------------------
 
     def write_to_frame(
-        self, hive: str, box: str, frame: str, data: Any, drop_extra_columns: bool = False
+        self,
+        hive: str,
+        box: str,
+        frame: str,
+        data: Any,
+        drop_extra_columns: bool = False,
+        idempotency_key: Optional[str] = None,
     ) -> Dict[str, Any]:
         """Append rows in one atomic commit.
 
         ``data``: Arrow IPC stream (or file) bytes, a ``pyarrow.Table``,
         ``RecordBatch`` or ``RecordBatchReader``, or a ``pandas.DataFrame``.
         Returns ``cells_written``, ``rows_written``, ``bytes_written``,
-        ``version`` and ``duration_ms``. Data that does not fit the frame
-        raises SchemaError and writes nothing.
+        ``version``, ``already_committed`` and ``duration_ms``. Data that
+        does not fit the frame raises SchemaError and writes nothing.
+
+        The write commits exactly once: it returns when its commit stands
+        and raises when it does not. Pass ``idempotency_key`` (any string up
+        to 256 bytes, unique per logical write) to make retries safe across
+        calls and processes: a write whose key the frame already holds
+        writes nothing and returns ``already_committed=True``.
         """
         return json.loads(
-            self._node.write(hive, box, frame, _arrow_input(data), False, drop_extra_columns)
+            self._node.write(
+                hive, box, frame, _arrow_input(data), False, drop_extra_columns, idempotency_key
+            )
         )
 
     def overwrite_frame(
-        self, hive: str, box: str, frame: str, data: Any, drop_extra_columns: bool = False
+        self,
+        hive: str,
+        box: str,
+        frame: str,
+        data: Any,
+        drop_extra_columns: bool = False,
+        idempotency_key: Optional[str] = None,
     ) -> Dict[str, Any]:
         """Replace all rows of a frame in one atomic commit (same inputs as write_to_frame)."""
         return json.loads(
-            self._node.write(hive, box, frame, _arrow_input(data), True, drop_extra_columns)
+            self._node.write(
+                hive, box, frame, _arrow_input(data), True, drop_extra_columns, idempotency_key
+            )
         )
 
     def read_from_frame(self, hive: str, box: str, frame: str) -> bytes:

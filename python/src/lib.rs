@@ -59,6 +59,12 @@ create_exception!(
 );
 create_exception!(
     _apiary,
+    CommitUnknownError,
+    StorageError,
+    "Storage failed both a write's commit and every look at the log after it: the write may have committed. Retrying with the idempotency key in the message commits it at most once."
+);
+create_exception!(
+    _apiary,
     SqlError,
     ApiaryError,
     "The SQL could not be parsed, planned or run."
@@ -100,9 +106,11 @@ fn to_py(err: EngineError) -> PyErr {
             CatalogError::InvalidSchema(_) | CatalogError::SchemaMismatch { .. } => {
                 SchemaError::new_err(message)
             }
+            CatalogError::CommitUnknown { .. } => CommitUnknownError::new_err(message),
             CatalogError::InvalidRoot { .. }
             | CatalogError::StorageUnavailable { .. }
             | CatalogError::Storage { .. } => StorageError::new_err(message),
+            c if c.is_storage() => StorageError::new_err(message),
             _ => ApiaryError::new_err(message),
         },
         EngineError::Sql(_) | EngineError::DataFusion(_) => SqlError::new_err(message),
@@ -325,7 +333,7 @@ impl NativeNode {
 
     /// Writes `data` (IPC stream/file bytes, or any Arrow-exporting object:
     /// pyarrow Table/RecordBatch/RecordBatchReader, pandas DataFrame).
-    #[pyo3(signature = (hive, boxname, frame, data, overwrite=false, drop_extra_columns=false))]
+    #[pyo3(signature = (hive, boxname, frame, data, overwrite=false, drop_extra_columns=false, idempotency_key=None))]
     #[allow(clippy::too_many_arguments)]
     fn write(
         &self,
@@ -336,6 +344,7 @@ impl NativeNode {
         data: &Bound<'_, PyAny>,
         overwrite: bool,
         drop_extra_columns: bool,
+        idempotency_key: Option<String>,
     ) -> PyResult<String> {
         let r = self.running()?;
         let batches = read_batches(data)?;
@@ -344,7 +353,10 @@ impl NativeNode {
         } else {
             WriteMode::Append
         };
-        let opts = WriteOptions { drop_extra_columns };
+        let opts = WriteOptions {
+            drop_extra_columns,
+            idempotency_key,
+        };
         self.block(py, async move {
             let (name, def) = r.node.catalog().frame(hive, boxname, frame).await?;
             let result = r.session.write(&name, &def, &batches, mode, opts).await?;
@@ -435,6 +447,7 @@ fn _apiary(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("NotFoundError", py.get_type::<NotFoundError>()),
         ("SchemaError", py.get_type::<SchemaError>()),
         ("StorageError", py.get_type::<StorageError>()),
+        ("CommitUnknownError", py.get_type::<CommitUnknownError>()),
         ("SqlError", py.get_type::<SqlError>()),
         ("UnsupportedError", py.get_type::<UnsupportedError>()),
         ("NotStartedError", py.get_type::<NotStartedError>()),

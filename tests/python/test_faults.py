@@ -4,15 +4,27 @@ of hanging, and serves them again once storage answers."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 
 import psycopg
 import pytest
+from apiary import Apiary
+from faultproxy import FaultProxy
 
 from test_gateway import dsn, free_port, start_server, stop_server
+
+# The share of S3 requests that fail, in the writers' tests: every kind of
+# fault, including replies lost after the request took effect.
+FAULT_RATE = 0.2
+WRITERS = 4
+WRITES = 50
 
 
 class CuttableProxy(threading.Thread):
@@ -97,3 +109,145 @@ def test_connections_survive_storage_that_stops_answering(proxied_node):
         proxy.cut.clear()
         # The same connection goes on once storage answers again.
         assert conn.execute("SELECT sum(x) FROM t").fetchone()[0] == 3
+
+
+def s3_target(s3_env) -> tuple[str, int]:
+    host, port = s3_env["AWS_ENDPOINT_URL"].removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+def create_log_frame(storage: str) -> None:
+    with Apiary("setup", storage=storage) as ap:
+        ap.create_hive("load")
+        ap.create_frame("load", "default", "log", {"writer": "int64", "seq": "int64", "how": "string"})
+
+
+def assert_each_write_once(storage: str, expected: set) -> None:
+    """Reads the frame directly (no faults): every write exactly once."""
+    with Apiary("check", storage=storage) as ap:
+        rows = ap.query("SELECT writer, seq, how, COUNT(*) AS n FROM load.default.log GROUP BY writer, seq, how").to_pylist()
+    duplicated = [r for r in rows if r["n"] != 1]
+    assert not duplicated, f"duplicated writes: {duplicated[:10]}"
+    got = {(r["writer"], r["seq"], r["how"]) for r in rows}
+    assert got == expected, f"lost: {sorted(expected - got)[:10]}; unexpected: {sorted(got - expected)[:10]}"
+
+
+SDK_WRITER = """
+import json, sys, time
+import pyarrow as pa
+from apiary import Apiary, ApiaryError
+
+storage, writer, writes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+raised = []
+for attempt in range(50):
+    try:
+        ap = Apiary(f"writer{writer}", storage=storage)
+        ap.start()
+        break
+    except ApiaryError as e:
+        raised.append(f"start: {e}")
+        time.sleep(0.1)
+for seq in range(writes):
+    table = pa.table({"writer": [writer], "seq": [seq], "how": ["sdk"]})
+    for attempt in range(50):
+        # What a user does: retry a write that raised, with no key.
+        try:
+            ap.write_to_frame("load", "default", "log", table)
+            break
+        except ApiaryError as e:
+            raised.append(f"{type(e).__name__}: {e}")
+            time.sleep(0.05)
+    else:
+        sys.exit(f"write {seq} kept failing: {raised[-3:]}")
+ap.shutdown()
+print(json.dumps(raised))
+"""
+
+
+def test_sdk_writers_retrying_through_faults_write_each_row_once(s3_env, tmp_path):
+    storage = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/{uuid.uuid4().hex}"
+    create_log_frame(storage)
+    script = tmp_path / "writer.py"
+    script.write_text(SDK_WRITER)
+    with FaultProxy(s3_target(s3_env), rate=FAULT_RATE, seed=15) as proxy:
+        env = dict(os.environ, AWS_ENDPOINT_URL=proxy.endpoint)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(script), storage, str(w), str(WRITES)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for w in range(WRITERS)
+        ]
+        raised = []
+        for p in procs:
+            out, err = p.communicate(timeout=900)
+            assert p.returncode == 0, f"writer failed:\n{out}\n{err[-3000:]}"
+            raised += json.loads(out.strip().splitlines()[-1])
+        injected = sum(proxy.injected.values())
+    print(f"faults injected: {dict(proxy.injected)}; errors the writers saw: {len(raised)}")
+    assert injected > WRITERS * WRITES, "the proxy injected too few faults to mean anything"
+    expected = {(w, s, "sdk") for w in range(WRITERS) for s in range(WRITES)}
+    assert_each_write_once(storage, expected)
+
+
+def sql_writer(port: int, writer: int, raised: list) -> None:
+    """INSERTs and COPYs over psycopg, each retried on error, on a fresh
+    connection when the old one broke."""
+    conn = None
+    for seq in range(WRITES):
+        how = "insert" if seq % 2 == 0 else "copy"
+        for attempt in range(50):
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(dsn(port), autocommit=True, connect_timeout=30)
+                if how == "insert":
+                    conn.execute("INSERT INTO load.default.log VALUES (%s, %s, 'insert')", (writer, seq))
+                else:
+                    with conn.cursor().copy("COPY load.default.log (writer, seq, how) FROM STDIN") as copy:
+                        copy.write_row((writer, seq, "copy"))
+                break
+            except psycopg.Error as e:
+                raised.append(f"{e.sqlstate}: {e}")
+                time.sleep(0.05)
+        else:
+            raise AssertionError(f"writer {writer}: write {seq} kept failing: {raised[-3:]}")
+    conn.close()
+
+
+def test_sql_writers_retrying_through_faults_write_each_row_once(s3_env):
+    storage = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/{uuid.uuid4().hex}"
+    create_log_frame(storage)
+    with FaultProxy(s3_target(s3_env), rate=0.0, seed=16) as proxy:
+        port = free_port()
+        proc = start_server(storage, f"127.0.0.1:{port}", AWS_ENDPOINT_URL=proxy.endpoint, APIARY_LOG="error")
+        try:
+            proxy.rate = FAULT_RATE
+            raised: list = []
+            failures: list = []
+
+            def run(w: int) -> None:
+                try:
+                    sql_writer(port, w, raised)
+                except BaseException as e:  # reported below
+                    failures.append(e)
+
+            threads = [threading.Thread(target=run, args=(w,)) for w in range(WRITERS)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=900)
+            assert not failures, failures
+            proxy.rate = 0.0
+            # The node survived it all and still answers.
+            with psycopg.connect(dsn(port), autocommit=True) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+            print(f"faults injected: {dict(proxy.injected)}; errors the writers saw: {len(raised)}")
+            unexpected = [r for r in raised if not r.startswith(("58030", "40001", "40003", "08"))]
+            assert not unexpected, f"errors with an unexpected SQLSTATE: {unexpected[:5]}"
+        finally:
+            stop_server(proc)
+    expected = {(w, s, "insert" if s % 2 == 0 else "copy") for w in range(WRITERS) for s in range(WRITES)}
+    assert_each_write_once(storage, expected)

@@ -114,6 +114,22 @@ def test_overwrite_replaces_everything(ap):
     assert ids == list(range(1000, 1005))
 
 
+def test_a_write_retried_with_its_idempotency_key_commits_once(ap):
+    first = ap.write_to_frame("analytics", "events", "clicks", rows(10), idempotency_key="batch-7")
+    assert first["rows_written"] == 10 and not first["already_committed"]
+    # The caller could not tell whether the first call committed and
+    # retries it: nothing is written twice.
+    again = ap.write_to_frame("analytics", "events", "clicks", rows(10), idempotency_key="batch-7")
+    assert again["already_committed"] and again["rows_written"] == 0
+    assert count(ap) == 10
+    ap.write_to_frame("analytics", "events", "clicks", rows(5, start=100), idempotency_key="batch-8")
+    assert count(ap) == 15
+    with pytest.raises(apiary.ApiaryError, match="idempotency key"):
+        ap.write_to_frame("analytics", "events", "clicks", rows(1), idempotency_key="x" * 300)
+    assert count(ap) == 15
+    assert issubclass(apiary.CommitUnknownError, apiary.StorageError)
+
+
 def test_bad_writes_raise_schema_error_and_change_nothing(ap):
     ap.write_to_frame("analytics", "events", "clicks", rows(20))
     before = count(ap)
