@@ -12,8 +12,8 @@ Each request is forwarded to the server unless a fault is drawn for it
   connection closes half-way through it.
 - ``latency``: the request is forwarded after 50-500 ms.
 
-``only`` narrows the faults to requests whose ``"METHOD path"`` contains one
-of the given strings (e.g. ``"PUT /bucket/x/_delta_log/"``). Signatures
+``only`` narrows the faults to requests whose ``"METHOD path"`` matches one
+of the given regular expressions (e.g. ``r"^DELETE .*/_apiary/inbox/"``). Signatures
 stay valid because the client's ``Host`` header is forwarded unchanged.
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import re
 import socket
 import struct
 import threading
@@ -82,7 +83,7 @@ class FaultProxy:
 
     def draw(self, request_line: str):
         with self.lock:
-            if self.only and not any(o in request_line for o in self.only):
+            if self.only and not any(re.search(o, request_line) for o in self.only):
                 return None
             if self.random.random() >= self.rate:
                 return None

@@ -125,6 +125,7 @@ fn datafusion_code(e: &DataFusionError) -> &'static str {
             "22003"
         }
         DataFusionError::ResourcesExhausted(_) => "53200",
+        DataFusionError::ObjectStore(_) => "58030",
         DataFusionError::External(inner) => match inner.downcast_ref::<CatalogError>() {
             Some(c) => catalog_code(c),
             None => "XX000",

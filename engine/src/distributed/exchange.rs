@@ -29,7 +29,7 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::watch;
 
-use super::task::{parse_status_file, TaskSpec, TaskStatus};
+use super::task::{parse_status_file, with_retries, TaskSpec, TaskStatus};
 use super::Distributor;
 use crate::swarm::wall_clock_ms;
 
@@ -287,8 +287,8 @@ impl ExchangeExec {
     /// Reads a task's IPC result, relabelled with this exchange's schema.
     async fn fetch(&self, key: &str, schema: &SchemaRef) -> DfResult<Vec<RecordBatch>> {
         let root = &self.distributor.root;
-        let bytes = root
-            .get(&root.key(key))
+        let path = root.key(key);
+        let bytes = with_retries("task result", || root.get(&path))
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?
             .ok_or_else(|| {
@@ -554,7 +554,8 @@ async fn hand_over(
     let key = p.spec.inbox_key(&p.node_id);
     let body = Bytes::from(serde_json::to_vec(&p.spec).unwrap_or_default());
     p.handed_over = Instant::now();
-    match root.put(&root.key(&key), body).await {
+    let path = root.key(&key);
+    match with_retries("task hand-over", || root.put(&path, body.clone())).await {
         Ok(()) => {
             tracing::debug!(task = p.spec.task, attempt = p.spec.attempt, node_id = %p.node_id, "task handed over");
             inbox_keys

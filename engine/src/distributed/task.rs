@@ -5,6 +5,17 @@
 //! the fragment, writes the result as Arrow IPC at the task's result key with
 //! a conditional put (a re-run cannot create a second result), and then
 //! writes a [`TaskStatus`] per attempt, which is what the coordinator polls.
+//!
+//! Every step may lose its reply (the request took effect, the answer did
+//! not arrive) and every step is safe to repeat: puts write the same bytes,
+//! a result put is conditional, deleting a deleted key is no error, and a
+//! task run twice writes the same result. So each step is retried a few
+//! times ([`with_retries`]) before it counts as failed, and a worker whose
+//! claim failed runs the task anyway (see `worker.rs`): a lost reply costs
+//! a retry interval, not the task's lease.
+
+use std::future::Future;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +99,32 @@ pub fn parse_status_file(name: &str) -> Option<(usize, u32)> {
     Some((task.parse().ok()?, attempt.parse().ok()?))
 }
 
+/// Tries of one hand-over step before it counts as failed; with the
+/// backoff below they span about 1.5 s, on top of the storage client's own
+/// retries.
+const STEP_ATTEMPTS: u32 = 4;
+
+/// Runs one idempotent hand-over step, trying again after an error.
+pub async fn with_retries<T, E, F, Fut>(step: &str, mut call: F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(e) if attempt >= STEP_ATTEMPTS => return Err(e),
+            Err(e) => {
+                tracing::debug!(step, attempt, error = %e, "storage call failed; trying again");
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +134,31 @@ mod tests {
         assert_eq!(parse_status_file(&status_file(12, 3)), Some((12, 3)));
         assert_eq!(parse_status_file("t1.arrow"), None);
         assert_eq!(parse_status_file("x"), None);
+    }
+
+    #[tokio::test]
+    async fn a_step_is_retried_until_it_succeeds_or_runs_out() {
+        let mut calls = 0;
+        let ok: Result<u32, String> = with_retries("test", || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 3 {
+                    Err(format!("lost {n}"))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(ok, Ok(3));
+        let mut calls = 0;
+        let failed: Result<(), String> = with_retries("test", || {
+            calls += 1;
+            async { Err("down".to_string()) }
+        })
+        .await;
+        assert_eq!(failed, Err("down".to_string()));
+        assert_eq!(calls, STEP_ATTEMPTS);
     }
 }

@@ -29,7 +29,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::task::{TaskSpec, TaskStatus, INBOX_DIR};
+use super::task::{with_retries, TaskSpec, TaskStatus, INBOX_DIR};
 use crate::cache::{CachingStore, CellCache};
 use crate::colony::Colony;
 use crate::error::{EngineError, Result};
@@ -178,6 +178,7 @@ async fn poll_inbox(context: Arc<WorkerContext>, mut stopped: watch::Receiver<bo
         .root
         .key(&format!("{INBOX_DIR}/{}", context.node_id));
     let mut running = JoinSet::new();
+    let mut unclaimed = std::collections::HashSet::new();
     let mut delay = Duration::from_millis(10);
     loop {
         tokio::select! {
@@ -198,14 +199,25 @@ async fn poll_inbox(context: Arc<WorkerContext>, mut stopped: watch::Receiver<bo
             continue;
         }
         delay = Duration::from_millis(10);
+        unclaimed.retain(|key| listing.iter().any(|meta| &meta.location == key));
         for meta in listing {
+            // A task this worker already runs, whose claim failed: only the
+            // delete is left to do.
+            if unclaimed.contains(&meta.location) {
+                if context.root.delete(&meta.location).await.is_ok() {
+                    unclaimed.remove(&meta.location);
+                }
+                continue;
+            }
             let Ok(Some(bytes)) = context.root.get(&meta.location).await else {
                 continue;
             };
             // Claim it: nobody else lists this inbox, so deleting is enough.
+            // A failed delete may have taken effect (a lost reply) and may
+            // not: run the task either way, and delete it again later.
             if let Err(e) = context.root.delete(&meta.location).await {
-                tracing::warn!(error = %e, "cannot claim a task; leaving it");
-                continue;
+                tracing::debug!(error = %e, "claiming a task failed; running it and claiming again later");
+                unclaimed.insert(meta.location.clone());
             }
             let Ok(spec) = serde_json::from_slice::<TaskSpec>(&bytes) else {
                 tracing::warn!(key = %meta.location, "skipping an unreadable task");
@@ -275,7 +287,8 @@ async fn run_task(context: Arc<WorkerContext>, spec: TaskSpec) {
     };
     let key = context.root.key(&spec.status_key());
     let body = Bytes::from(serde_json::to_vec(&status).unwrap_or_default());
-    if let Err(e) = context.root.put(&key, body).await {
+    let reported = with_retries("task status", || context.root.put(&key, body.clone())).await;
+    if let Err(e) = reported {
         tracing::warn!(error = %e, "cannot report a task; its coordinator will reassign it");
     }
 }
@@ -316,10 +329,11 @@ async fn execute(context: &WorkerContext, spec: &TaskSpec) -> Result<(u64, u64)>
     let size = ipc.len() as u64;
     // A second attempt finding a result already there is fine: both are the
     // same fragment over the same immutable cells.
-    context
-        .root
-        .put_if_absent(&context.root.key(&spec.result_key()), ipc)
-        .await?;
+    let key = context.root.key(&spec.result_key());
+    with_retries("task result", || {
+        context.root.put_if_absent(&key, ipc.clone())
+    })
+    .await?;
     Ok((rows, size))
 }
 
