@@ -25,6 +25,7 @@ pub mod node;
 pub mod postgres;
 pub mod session;
 pub mod swarm;
+pub mod yield_points;
 
 pub use apiary_catalog as catalog;
 

@@ -41,6 +41,7 @@ use crate::distributed::{Distribute, Distributor};
 use crate::error::{EngineError, Result};
 use crate::node::{SwarmStatus, Vitals};
 use crate::postgres;
+use crate::yield_points::CooperativeJoins;
 
 /// A planned statement, ready for [`Session::execute`].
 #[derive(Debug, Clone)]
@@ -193,6 +194,7 @@ impl Session {
             state = state.with_physical_optimizer_rule(Arc::new(Distribute::new(distributor)));
         }
         state = state.with_physical_optimizer_rule(Arc::new(ConstantKeyAggregates));
+        state = state.with_physical_optimizer_rule(Arc::new(CooperativeJoins));
         let mut state = state.build();
         postgres::register_functions(&mut state)
             .expect("DataFusion's built-in aggregates are registered");

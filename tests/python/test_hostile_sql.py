@@ -98,6 +98,68 @@ def test_killer_statement_fails_alone(node, name, sql, sqlstate):
     assert rss_mb(proc.pid) < 1024, f"{name} left the node at {rss_mb(proc.pid)} MB"
 
 
+RUNAWAYS = [
+    # A cross join makes one batch per row of its other side without
+    # yielding: its cancel waited 10 s and more.
+    ("cross_join_count", "SELECT count(*) FROM generate_series(1, 1000000) a CROSS JOIN generate_series(1, 1000000) b"),
+    ("cross_join_sort", "SELECT * FROM generate_series(1, 100000) a CROSS JOIN generate_series(1, 100000) b ORDER BY 1 DESC LIMIT 1"),
+]
+
+
+@pytest.mark.parametrize("name,sql", RUNAWAYS, ids=[r[0] for r in RUNAWAYS])
+def test_a_runaway_statement_stops_at_its_timeout_and_on_cancel(node, name, sql):
+    proc, port = node
+    bystander = Bystander(port)
+    bystander.start()
+    assert bystander.answered.wait(10), "the other connection never answered"
+    try:
+        with psycopg.connect(dsn(port), autocommit=True) as conn:
+            conn.execute("SET statement_timeout = '2s'")
+            started = time.monotonic()
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                conn.execute(sql).fetchall()
+            assert time.monotonic() - started < 3.5, f"{name} ran {time.monotonic() - started:.1f}s past a 2 s timeout"
+            conn.execute("SET statement_timeout = 0")
+            # A cancel request (psql's Ctrl-C) stops it as soon.
+            timer = threading.Timer(1.0, conn.cancel)
+            timer.start()
+            started = time.monotonic()
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                conn.execute(sql).fetchall()
+            assert time.monotonic() - started < 2.5, f"{name} ran {time.monotonic() - started:.1f}s after its cancel"
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert bystander.answers_after(bystander.answers)
+    finally:
+        bystander.stop.set()
+        bystander.join(timeout=30)
+    assert proc.poll() is None, "the node died"
+    assert not bystander.failures, bystander.failures
+
+
+BEE_MEMORY_MB = 128
+MEMORY_HOGS = [
+    ("string_agg", "SELECT length(string_agg(repeat('x', 1000), ',')) FROM generate_series(1, 2000000)"),
+    ("count_distinct", "SELECT count(DISTINCT repeat('x', 100) || value) FROM generate_series(1, 5000000)"),
+]
+
+
+def test_statements_past_the_memory_budget_fail_alone(tmp_path):
+    port = free_port()
+    proc = start_server(str(tmp_path / "root"), f"127.0.0.1:{port}", APIARY_BEE_MEMORY=f"{BEE_MEMORY_MB}MiB")
+    try:
+        with psycopg.connect(dsn(port), autocommit=True) as conn:
+            bees = sum(row[4] for row in conn.execute("SHOW SWARM").fetchall() if row[-1])
+            idle = rss_mb(proc.pid)
+            for name, sql in MEMORY_HOGS:
+                with pytest.raises(psycopg.errors.OutOfMemory, match="Resources exhausted"):
+                    conn.execute(sql).fetchall()
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+            budget = bees * BEE_MEMORY_MB
+            assert rss_mb(proc.pid) < idle + budget * 1.25, f"{rss_mb(proc.pid)} MB resident, budget {budget} MB"
+    finally:
+        stop_server(proc)
+
+
 def test_the_sdk_refuses_a_deep_expression(tmp_path):
     from apiary import Apiary, ApiaryError
 
