@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
+use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -531,6 +532,40 @@ fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
     Ok(ordered)
 }
 
+/// Decodes a portal's parameters. arrow-pg drops a NULL whose type neither
+/// the client nor the plan gives (node-postgres and postgres.js send NULLs
+/// untyped), which would shift every later parameter into the wrong place;
+/// such a NULL is a text NULL here, as Postgres resolves an unknown-typed
+/// NULL to `text`.
+fn parameter_values<S: Clone>(
+    portal: &Portal<S>,
+    types: &[Option<&DataType>],
+) -> PgWireResult<ParamValues> {
+    let untyped_null = |i: usize| {
+        let hint = portal.statement.parameter_types.get(i).cloned().flatten();
+        portal.parameters.get(i).is_some_and(Option::is_none)
+            && hint.is_none_or(|t| t == Type::UNKNOWN)
+            && types.get(i).copied().flatten().is_none()
+    };
+    let mut values = match deserialize_parameters(portal, types)? {
+        ParamValues::List(values) => values,
+        named => return Ok(named),
+    };
+    let expected = portal.parameter_len();
+    if values.len() < expected {
+        for i in (0..expected).filter(|&i| untyped_null(i)) {
+            values.insert(i.min(values.len()), ScalarValue::Utf8(None).into());
+        }
+    }
+    if values.len() != expected {
+        return Err(error(
+            "42P18",
+            format!("could not determine the data type of a parameter: {expected} sent, {} understood; give each parameter a type (e.g. $1::text)", values.len()),
+        ));
+    }
+    Ok(ParamValues::List(values))
+}
+
 #[async_trait]
 impl QueryParser for StatementParser {
     type Statement = Stmt;
@@ -729,7 +764,7 @@ impl QueryService {
                         let types = parameter_types(plan)?;
                         let refs: Vec<Option<&DataType>> =
                             types.iter().map(|t| t.as_ref()).collect();
-                        let params = deserialize_parameters(portal, &refs)?;
+                        let params = parameter_values(portal, &refs)?;
                         let plan = plan
                             .clone()
                             .replace_params_with_values(&params)

@@ -282,3 +282,14 @@ def test_tls_with_sslmode_require_and_scram_passwords(tmp_path):
         assert "SSL" in out.stdout, out.stdout
     finally:
         stop_server(proc)
+
+
+def test_untyped_null_parameters_keep_their_places(server):
+    import psycopg
+
+    # psycopg, node-postgres and postgres.js send a NULL parameter with no
+    # type; it must neither vanish nor shift the parameters after it.
+    with psycopg.connect(dsn(server), autocommit=True) as conn:
+        assert conn.execute("SELECT %s IS NULL, %s::int + 1", (None, 41)).fetchone() == (True, 42)
+        assert conn.execute("SELECT %s, %s", (None, "b")).fetchone() == (None, "b")
+        assert conn.execute("SELECT coalesce(%s, 'x')", (None,)).fetchone() == ("x",)
