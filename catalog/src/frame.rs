@@ -305,6 +305,19 @@ pub fn conform(
     Ok(RecordBatch::try_new(target.clone(), arrays)?)
 }
 
+/// `input` checked and converted batch by batch with [`conform`].
+pub(crate) fn conforming(
+    input: BoxStream<'static, Result<RecordBatch>>,
+    def: &FrameDef,
+    opts: &WriteOptions,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let target = arrow_schema(def)?;
+    let (def, opts) = (def.clone(), opts.clone());
+    Ok(input
+        .map(move |batch| conform(&batch?, &def, &target, &opts))
+        .boxed())
+}
+
 /// Strings of a `varchar(limit)` / `char(limit)` column: an error naming
 /// the type for one that is longer (Postgres's 22001), and a `char` padded
 /// with spaces to `limit`. Trailing spaces beyond the limit are dropped,
@@ -534,12 +547,12 @@ impl Frames {
             return Ok(None);
         };
         let (adds, rows) = self
-            .write_cells(name, &staged.table, def, input, &opts)
+            .write_cells(name, &staged.table, conforming(input, def, &opts)?)
             .await?;
         let result = WriteResult {
             cells_written: adds.len() as u64,
             rows_written: rows,
-            bytes_written: adds.iter().map(|a| a.size.max(0) as u64).sum(),
+            bytes_written: commit::added_bytes(&adds),
             version: staged.table.version().unwrap_or(0),
             already_committed: false,
             duration_ms: started.elapsed().as_millis() as u64,
@@ -563,24 +576,22 @@ impl Frames {
         Ok(Some(result))
     }
 
-    /// Validates and writes `input` as new cells of `table` without
-    /// committing them; returns their `add` actions and the rows written.
+    /// Writes the conformed batches of `input` (see [`conforming`]) as new
+    /// cells of `table` without committing them; returns their `add`
+    /// actions and the rows written.
     pub(crate) async fn write_cells(
         &self,
         name: &FrameName,
         table: &DeltaTable,
-        def: &FrameDef,
         mut input: BoxStream<'static, Result<RecordBatch>>,
-        opts: &WriteOptions,
     ) -> Result<(Vec<Add>, u64)> {
         let frame = || name.to_string();
-        let target = arrow_schema(def)?;
         let mut writer = RecordBatchWriter::for_table(table)
             .map_err(|e| Error::delta(frame(), e))?
             .with_target_file_size(TARGET_CELL_BYTES);
         let mut rows = 0;
         while let Some(batch) = input.next().await {
-            let batch = conform(&batch?, def, &target, opts)?;
+            let batch = batch?;
             if batch.num_rows() == 0 {
                 continue;
             }
@@ -610,7 +621,7 @@ impl Frames {
             .map(|b| conform(b, def, &target, &opts))
             .collect::<Result<Vec<_>>>()?;
         let input = futures::stream::iter(conformed.into_iter().map(Ok)).boxed();
-        self.write_stream(name, def, input, mode, opts).await
+        self.write_conformed(name, def, input, mode, opts).await
     }
 
     /// Validates and writes the batches of `input` as they arrive, in one
@@ -623,6 +634,19 @@ impl Frames {
     /// does not; a write whose `idempotency_key` already committed writes
     /// nothing and says so in [`WriteResult::already_committed`].
     pub async fn write_stream(
+        &self,
+        name: &FrameName,
+        def: &FrameDef,
+        input: BoxStream<'static, Result<RecordBatch>>,
+        mode: WriteMode,
+        opts: WriteOptions,
+    ) -> Result<WriteResult> {
+        let input = conforming(input, def, &opts)?;
+        self.write_conformed(name, def, input, mode, opts).await
+    }
+
+    /// [`Frames::write_stream`] for batches already conformed.
+    async fn write_conformed(
         &self,
         name: &FrameName,
         def: &FrameDef,
@@ -645,7 +669,7 @@ impl Frames {
                 ..Default::default()
             });
         }
-        let (adds, rows) = self.write_cells(name, &table, def, input, &opts).await?;
+        let (adds, rows) = self.write_cells(name, &table, input).await?;
         if adds.is_empty() && mode == WriteMode::Append {
             return Ok(WriteResult {
                 version: table.version().unwrap_or(0),

@@ -36,7 +36,7 @@ use futures::TryStreamExt;
 
 use crate::commit::{self, WriteKey};
 use crate::error::Error;
-use crate::frame::{arrow_schema, FrameName, Frames, WriteMode, WriteOptions};
+use crate::frame::{arrow_schema, conforming, FrameName, Frames, WriteMode, WriteOptions};
 use crate::registry::FrameDef;
 use crate::scan::live_files;
 use crate::transaction::{Change, Staged, Transaction};
@@ -141,9 +141,8 @@ impl FrameTable {
                 .write_cells(
                     &self.name,
                     &staged.table,
-                    &self.def,
-                    Box::pin(rows),
-                    &WriteOptions::default(),
+                    conforming(Box::pin(rows), &self.def, &WriteOptions::default())
+                        .map_err(external)?,
                 )
                 .await
                 .map_err(external)?;

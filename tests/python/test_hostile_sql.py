@@ -3,6 +3,7 @@ and the node keeps serving another connection while it runs."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -75,26 +76,33 @@ class Bystander(threading.Thread):
                 time.sleep(0.01)
 
 
-@pytest.mark.parametrize("name,sql,sqlstate", KILLERS, ids=[k[0] for k in KILLERS])
-def test_killer_statement_fails_alone(node, name, sql, sqlstate):
-    proc, port = node
+@contextlib.contextmanager
+def bystander_on(proc, port: int):
+    """Another connection querying while the block runs; afterwards the
+    node must be alive and the bystander never refused."""
     bystander = Bystander(port)
     bystander.start()
     assert bystander.answered.wait(10), "the other connection never answered"
     try:
-        with psycopg.connect(dsn(port), autocommit=True) as conn:
-            conn.execute("SET statement_timeout = '20s'")
-            with pytest.raises(psycopg.Error) as refused:
-                conn.execute(sql).fetchall()
-            assert refused.value.sqlstate == sqlstate, refused.value
-            # The same connection goes on, and so does the other one.
-            assert conn.execute("SELECT 1").fetchone() == (1,)
-            assert bystander.answers_after(bystander.answers)
+        yield bystander
     finally:
         bystander.stop.set()
         bystander.join(timeout=30)
     assert proc.poll() is None, "the node died"
     assert not bystander.failures, bystander.failures
+
+
+@pytest.mark.parametrize("name,sql,sqlstate", KILLERS, ids=[k[0] for k in KILLERS])
+def test_killer_statement_fails_alone(node, name, sql, sqlstate):
+    proc, port = node
+    with bystander_on(proc, port) as bystander, psycopg.connect(dsn(port), autocommit=True) as conn:
+        conn.execute("SET statement_timeout = '20s'")
+        with pytest.raises(psycopg.Error) as refused:
+            conn.execute(sql).fetchall()
+        assert refused.value.sqlstate == sqlstate, refused.value
+        # The same connection goes on, and so does the other one.
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert bystander.answers_after(bystander.answers)
     assert rss_mb(proc.pid) < 1024, f"{name} left the node at {rss_mb(proc.pid)} MB"
 
 
@@ -109,31 +117,22 @@ RUNAWAYS = [
 @pytest.mark.parametrize("name,sql", RUNAWAYS, ids=[r[0] for r in RUNAWAYS])
 def test_a_runaway_statement_stops_at_its_timeout_and_on_cancel(node, name, sql):
     proc, port = node
-    bystander = Bystander(port)
-    bystander.start()
-    assert bystander.answered.wait(10), "the other connection never answered"
-    try:
-        with psycopg.connect(dsn(port), autocommit=True) as conn:
-            conn.execute("SET statement_timeout = '2s'")
-            started = time.monotonic()
-            with pytest.raises(psycopg.errors.QueryCanceled):
-                conn.execute(sql).fetchall()
-            assert time.monotonic() - started < 3.5, f"{name} ran {time.monotonic() - started:.1f}s past a 2 s timeout"
-            conn.execute("SET statement_timeout = 0")
-            # A cancel request (psql's Ctrl-C) stops it as soon.
-            timer = threading.Timer(1.0, conn.cancel)
-            timer.start()
-            started = time.monotonic()
-            with pytest.raises(psycopg.errors.QueryCanceled):
-                conn.execute(sql).fetchall()
-            assert time.monotonic() - started < 2.5, f"{name} ran {time.monotonic() - started:.1f}s after its cancel"
-            assert conn.execute("SELECT 1").fetchone() == (1,)
-            assert bystander.answers_after(bystander.answers)
-    finally:
-        bystander.stop.set()
-        bystander.join(timeout=30)
-    assert proc.poll() is None, "the node died"
-    assert not bystander.failures, bystander.failures
+    with bystander_on(proc, port) as bystander, psycopg.connect(dsn(port), autocommit=True) as conn:
+        conn.execute("SET statement_timeout = '2s'")
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute(sql).fetchall()
+        assert time.monotonic() - started < 3.5, f"{name} ran {time.monotonic() - started:.1f}s past a 2 s timeout"
+        conn.execute("SET statement_timeout = 0")
+        # A cancel request (psql's Ctrl-C) stops it as soon.
+        timer = threading.Timer(1.0, conn.cancel)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute(sql).fetchall()
+        assert time.monotonic() - started < 2.5, f"{name} ran {time.monotonic() - started:.1f}s after its cancel"
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert bystander.answers_after(bystander.answers)
 
 
 BEE_MEMORY_MB = 128
