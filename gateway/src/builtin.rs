@@ -21,7 +21,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::types::format::FormatOptions;
 
 use crate::auth::METADATA_HIVE;
-use crate::pg::SERVER_VERSION;
+use crate::pg::{SERVER_VERSION, SERVER_VERSION_NUM};
 use crate::sqlstate::{error, from_engine};
 
 /// What a parameter reads before the client sets it.
@@ -43,7 +43,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("search_path", "\"$user\", public"),
     ("server_encoding", "UTF8"),
     ("server_version", SERVER_VERSION),
-    ("server_version_num", "160006"),
+    ("server_version_num", SERVER_VERSION_NUM),
     ("standard_conforming_strings", "on"),
     ("statement_timeout", "0"),
     ("timezone", "UTC"),

@@ -51,7 +51,8 @@ pub struct CopyIn {
 }
 
 impl CopyIn {
-    /// `Some` for `COPY … FROM STDIN`; an error for other `COPY` forms.
+    /// `Some` for `COPY … FROM STDIN`, `None` for `COPY … TO` and other
+    /// statements; an error for `COPY FROM` anything else.
     pub fn from_statement(statement: &Statement) -> Result<Option<CopyIn>, PgWireError> {
         let Statement::Copy {
             source,
@@ -64,78 +65,28 @@ impl CopyIn {
         else {
             return Ok(None);
         };
+        if *to {
+            return Ok(None);
+        }
         let (
             CopySource::Table {
                 table_name,
                 columns,
             },
-            false,
             CopyTarget::Stdin,
-        ) = (source, to, target)
+        ) = (source, target)
         else {
             return Err(error(
                 "0A000",
-                "only COPY table [(columns)] FROM STDIN is supported; read data out with SELECT",
+                "COPY FROM reads only from STDIN (psql's \\copy sends a file that way)",
             ));
         };
-        let mut format = CopyFormat {
-            csv: false,
-            delimiter: '\t',
-            null: "\\N".into(),
-            header: false,
-            quote: '"',
-        };
-        let mut delimiter = None;
-        let mut null = None;
-        for option in options {
-            match option {
-                CopyOption::Format(name) => match name.value.to_ascii_lowercase().as_str() {
-                    "csv" => format.csv = true,
-                    "text" => format.csv = false,
-                    other => {
-                        return Err(error(
-                            "0A000",
-                            format!("COPY format {other} is not supported; use text or csv"),
-                        ))
-                    }
-                },
-                CopyOption::Delimiter(c) => delimiter = Some(*c),
-                CopyOption::Null(s) => null = Some(s.clone()),
-                CopyOption::Header(h) => format.header = *h,
-                CopyOption::Quote(c) => format.quote = *c,
-                _ => {}
-            }
-        }
-        for option in legacy_options {
-            match option {
-                CopyLegacyOption::Csv(csv_options) => {
-                    format.csv = true;
-                    for o in csv_options {
-                        match o {
-                            CopyLegacyCsvOption::Header => format.header = true,
-                            CopyLegacyCsvOption::Quote(c) => format.quote = *c,
-                            _ => {}
-                        }
-                    }
-                }
-                CopyLegacyOption::Delimiter(c) => delimiter = Some(*c),
-                CopyLegacyOption::Null(s) => null = Some(s.clone()),
-                CopyLegacyOption::Header => format.header = true,
-                CopyLegacyOption::Binary => {
-                    return Err(error(
-                        "0A000",
-                        "binary COPY is not supported; use text or csv",
-                    ))
-                }
-                _ => {}
-            }
-        }
-        if format.csv {
-            format.delimiter = delimiter.unwrap_or(',');
-            format.null = null.unwrap_or_default();
-        } else {
-            format.delimiter = delimiter.unwrap_or('\t');
-            format.null = null.unwrap_or_else(|| "\\N".into());
+        let (format, binary) = copy_format(options, legacy_options)?;
+        if binary {
+            return Err(error(
+                "0A000",
+                "binary COPY FROM is not supported; use text or csv",
+            ));
         }
         Ok(Some(CopyIn {
             table: table_name.clone(),
@@ -143,6 +94,70 @@ impl CopyIn {
             format,
         }))
     }
+}
+
+/// The layout a `COPY`'s options ask for, and whether it is binary.
+pub fn copy_format(
+    options: &[CopyOption],
+    legacy_options: &[CopyLegacyOption],
+) -> Result<(CopyFormat, bool), PgWireError> {
+    let mut format = CopyFormat {
+        csv: false,
+        delimiter: '\t',
+        null: "\\N".into(),
+        header: false,
+        quote: '"',
+    };
+    let mut binary = false;
+    let mut delimiter = None;
+    let mut null = None;
+    for option in options {
+        match option {
+            CopyOption::Format(name) => match name.value.to_ascii_lowercase().as_str() {
+                "csv" => format.csv = true,
+                "text" => format.csv = false,
+                "binary" => binary = true,
+                other => {
+                    return Err(error(
+                        "22023",
+                        format!("COPY format \"{other}\" not recognized; use text, csv or binary"),
+                    ))
+                }
+            },
+            CopyOption::Delimiter(c) => delimiter = Some(*c),
+            CopyOption::Null(s) => null = Some(s.clone()),
+            CopyOption::Header(h) => format.header = *h,
+            CopyOption::Quote(c) => format.quote = *c,
+            _ => {}
+        }
+    }
+    for option in legacy_options {
+        match option {
+            CopyLegacyOption::Csv(csv_options) => {
+                format.csv = true;
+                for o in csv_options {
+                    match o {
+                        CopyLegacyCsvOption::Header => format.header = true,
+                        CopyLegacyCsvOption::Quote(c) => format.quote = *c,
+                        _ => {}
+                    }
+                }
+            }
+            CopyLegacyOption::Delimiter(c) => delimiter = Some(*c),
+            CopyLegacyOption::Null(s) => null = Some(s.clone()),
+            CopyLegacyOption::Header => format.header = true,
+            CopyLegacyOption::Binary => binary = true,
+            _ => {}
+        }
+    }
+    if format.csv {
+        format.delimiter = delimiter.unwrap_or(',');
+        format.null = null.unwrap_or_default();
+    } else {
+        format.delimiter = delimiter.unwrap_or('\t');
+        format.null = null.unwrap_or_else(|| "\\N".into());
+    }
+    Ok((format, binary))
 }
 
 /// A `COPY FROM STDIN` in progress.

@@ -18,6 +18,7 @@ use std::time::Duration;
 use apiary_engine::catalog::{DEFAULT_BOX, DEFAULT_HIVE};
 use apiary_engine::{transaction_control, Control, Node, Outcome, Prepared, QueryResult, Session};
 use async_trait::async_trait;
+use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
@@ -29,17 +30,18 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
 use datafusion_postgres::arrow_pg::datatypes::{encode_recordbatch, into_pg_type};
-use futures::{stream, Sink, SinkExt, StreamExt};
+use futures::stream::BoxStream;
+use futures::{stream, Sink, SinkExt, StreamExt, TryStreamExt};
 use pgwire::api::copy::CopyHandler;
-use pgwire::api::portal::{Format, Portal};
+use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, Type, DEFAULT_NAME};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
-use pgwire::messages::data::{NoData, ParameterDescription};
+use pgwire::messages::data::{DataRow, NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::PgWireBackendMessage;
@@ -50,6 +52,8 @@ use crate::builtin::{self, Settings};
 use crate::cancel::{CancelSignal, Cancels};
 use crate::compat::SqlParser;
 use crate::copy::{CopyIn, CopyLoad};
+use crate::copy_out::CopyOut;
+use crate::cursor::{self, Count, Cursor, CursorStatement, Cursors, Declare};
 use crate::pg::PgCatalog;
 use crate::sqlstate::{error, from_datafusion, from_engine};
 use crate::types::{pg_fields, postgres_schema};
@@ -64,6 +68,19 @@ pub enum Stmt {
     Builtin(Box<Statement>),
     /// `COPY … FROM STDIN`.
     Copy(Box<CopyIn>),
+    /// `COPY … TO STDOUT`.
+    CopyOut(Box<CopyOut>),
+    /// `DECLARE … CURSOR FOR query`, with the query prepared.
+    Declare { declare: Declare, query: Box<Stmt> },
+    /// `FETCH` or `MOVE`; `schema` holds the columns a `FETCH` returns.
+    Fetch {
+        name: String,
+        count: Count,
+        moves: bool,
+        schema: Option<SchemaRef>,
+    },
+    /// `CLOSE name` or `CLOSE ALL` (`None`).
+    Close(Option<String>),
     /// Prepared by the engine; `schema` is `None` for statements without rows.
     Engine {
         prepared: Prepared,
@@ -82,6 +99,7 @@ struct Connection {
     cancel: CancelSignal,
     /// Bytes of a `COPY FROM STDIN` in progress.
     copy: Mutex<Option<CopyLoad>>,
+    cursors: Cursors,
 }
 
 impl Connection {
@@ -149,6 +167,7 @@ fn connection<C: ClientInfo + ?Sized>(
             settings,
             cancel,
             copy: Mutex::new(None),
+            cursors: Cursors::default(),
         }))
 }
 
@@ -178,6 +197,22 @@ async fn rows_response(
     conn: &Connection,
     deadline: Option<Instant>,
 ) -> PgWireResult<Response> {
+    let (fields, rows) = encoded_rows(stream, described, format, conn, deadline).await?;
+    Ok(Response::Query(QueryResponse::new(fields, rows)))
+}
+
+/// The column descriptions and encoded rows of `stream`, as
+/// [`rows_response`] sends them.
+async fn encoded_rows(
+    stream: SendableRecordBatchStream,
+    described: Option<&SchemaRef>,
+    format: &Format,
+    conn: &Connection,
+    deadline: Option<Instant>,
+) -> PgWireResult<(
+    Arc<Vec<FieldInfo>>,
+    BoxStream<'static, PgWireResult<DataRow>>,
+)> {
     let mut stream = as_described(stream, described)?;
     let schema = stream.schema();
     let fields = Arc::new(pg_fields(
@@ -198,7 +233,7 @@ async fn rows_response(
         })
         .flatten();
     let rows = conn.cancel.stop_on_cancel(rows, deadline);
-    Ok(Response::Query(QueryResponse::new(fields, rows)))
+    Ok((fields, rows.boxed()))
 }
 
 fn result_response(
@@ -364,9 +399,13 @@ fn check_block(session: &Session, statement: Option<&Statement>) -> PgWireResult
 /// a `COMMIT` that fails (40001 on a conflict) still ends the block.
 async fn run_control<C: ClientInfo + ?Sized>(
     client: &mut C,
-    session: &Session,
+    conn: &Connection,
     control: Control,
 ) -> PgWireResult<Response> {
+    let session = &conn.session;
+    if !matches!(control, Control::Begin) {
+        conn.cursors.end_transaction();
+    }
     match control {
         Control::Begin => {
             session.begin();
@@ -396,23 +435,36 @@ impl QueryService {
         statement: Statement,
     ) -> PgWireResult<Response>
     where
-        C: ClientInfo + Send + Sync + ?Sized,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         check_block(&conn.session, Some(&statement))?;
         let control = transaction_control(&statement);
         if let Some(control) = control {
-            return run_control(client, &conn.session, control).await;
-        }
-        if builtin::is_builtin(&statement) {
-            return builtin::run(&conn.session, &conn.settings, &statement);
-        }
-        if let Some(copy) = CopyIn::from_statement(&statement)? {
-            return start_copy(conn, copy).await;
+            return run_control(client, conn, control).await;
         }
         let deadline = conn
             .settings
             .statement_timeout()
             .map(|limit| Instant::now() + limit);
+        if let Some(cursor) = cursor::from_statement(&statement)? {
+            return self.run_cursor(client, conn, cursor, deadline).await;
+        }
+        if builtin::is_builtin(&statement) {
+            if matches!(statement, Statement::Discard { .. }) {
+                conn.cursors.close(None)?;
+            }
+            return builtin::run(&conn.session, &conn.settings, &statement);
+        }
+        if let Some(copy) = CopyIn::from_statement(&statement)? {
+            return start_copy(conn, copy).await;
+        }
+        if let Some(copy) = CopyOut::from_statement(&statement)? {
+            let rows = self.query_rows(conn, &copy.query).await?;
+            return copy_out(client, conn, &copy, rows, deadline).await;
+        }
         let prepared = conn
             .session
             .prepare(DfStatement::Statement(Box::new(statement)))
@@ -421,6 +473,243 @@ impl QueryService {
         let outcome = conn.session.execute(prepared).await.map_err(from_engine)?;
         outcome_response(outcome, None, &Format::UnifiedText, conn, deadline).await
     }
+}
+
+impl QueryService {
+    /// Plans and starts `query`, which must be one statement returning rows
+    /// (the query of a cursor or of a `COPY … TO`).
+    async fn query_rows(
+        &self,
+        conn: &Connection,
+        query: &str,
+    ) -> PgWireResult<SendableRecordBatchStream> {
+        let mut statements = self.parser.parse(query)?;
+        if statements.len() != 1 {
+            return Err(error(
+                "42601",
+                "a cursor or COPY reads one query; send the statements after it separately",
+            ));
+        }
+        let statement = statements.remove(0);
+        if !matches!(statement, Statement::Query(_)) {
+            return Err(error(
+                "42P11",
+                "a cursor or COPY reads a SELECT (or VALUES) query",
+            ));
+        }
+        let prepared = conn
+            .session
+            .prepare(DfStatement::Statement(Box::new(statement)))
+            .await
+            .map_err(from_engine)?;
+        rows_of(conn.session.execute(prepared).await.map_err(from_engine)?)
+    }
+
+    /// Runs a cursor statement of the simple query protocol, whose rows are
+    /// text unless the cursor was declared `BINARY`.
+    async fn run_cursor<C>(
+        &self,
+        client: &C,
+        conn: &Connection,
+        statement: CursorStatement,
+        deadline: Option<Instant>,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientPortalStore,
+        C::PortalStore: PortalStore,
+    {
+        match statement {
+            CursorStatement::Declare(declare) => {
+                check_declare(conn, &declare)?;
+                let rows = self.query_rows(conn, &declare.query).await?;
+                declare_cursor(conn, &declare, as_described(rows, None)?)
+            }
+            CursorStatement::Fetch { name, count, moves } => {
+                if let Some(response) = fetch_portal(client, conn, &name, count, moves).await? {
+                    return Ok(response);
+                }
+                let format = match conn.cursors.binary(&name).await? {
+                    true => Format::UnifiedBinary,
+                    false => Format::UnifiedText,
+                };
+                fetch(conn, &name, count, moves, &format, deadline).await
+            }
+            CursorStatement::Close(name) => close_cursor(conn, name.as_deref()),
+        }
+    }
+}
+
+/// The rows of an outcome that must have them.
+fn rows_of(outcome: Outcome) -> PgWireResult<SendableRecordBatchStream> {
+    match outcome {
+        Outcome::Rows(rows) => Ok(rows),
+        Outcome::Done { .. } => Err(error("42P11", "the query returns no rows")),
+    }
+}
+
+/// Postgres keeps a cursor without `WITH HOLD` only inside a block.
+fn check_declare(conn: &Connection, declare: &Declare) -> PgWireResult<()> {
+    if !declare.hold && !conn.session.in_transaction() {
+        return Err(error(
+            "25P01",
+            "DECLARE CURSOR can only be used in transaction blocks; BEGIN first or declare it WITH HOLD",
+        ));
+    }
+    Ok(())
+}
+
+fn declare_cursor(
+    conn: &Connection,
+    declare: &Declare,
+    rows: SendableRecordBatchStream,
+) -> PgWireResult<Response> {
+    let cursor = Cursor::new(rows, declare.hold, declare.binary);
+    conn.cursors.declare(&declare.name, cursor)?;
+    Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+}
+
+/// `FETCH` streams the cursor's next rows; `MOVE` reads and counts them.
+async fn fetch(
+    conn: &Connection,
+    name: &str,
+    count: Count,
+    moves: bool,
+    format: &Format,
+    deadline: Option<Instant>,
+) -> PgWireResult<Response> {
+    let rows = conn.cursors.fetch(name, count)?;
+    if moves {
+        let moved = rows
+            .try_fold(0, |n, batch| async move { Ok(n + batch.num_rows()) })
+            .await
+            .map_err(from_datafusion)?;
+        return Ok(Response::Execution(Tag::new("MOVE").with_rows(moved)));
+    }
+    let schema = rows.schema();
+    match rows_response(rows, Some(&schema), format, conn, deadline).await? {
+        Response::Query(mut rows) => {
+            rows.set_command_tag("FETCH");
+            Ok(Response::Query(rows))
+        }
+        other => Ok(other),
+    }
+}
+
+/// `FETCH`/`MOVE` on a portal the client bound in the extended protocol
+/// and left suspended, which Postgres treats as a cursor of the same name
+/// (asyncpg skips rows with `MOVE` on its portal). `None` where `name` is
+/// a declared cursor or no suspended portal. Its rows keep the portal's
+/// encoding.
+async fn fetch_portal<C>(
+    client: &C,
+    conn: &Connection,
+    name: &str,
+    count: Count,
+    moves: bool,
+) -> PgWireResult<Option<Response>>
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    if conn.cursors.contains(name) {
+        return Ok(None);
+    }
+    let state = match client.portal_store().get_portal(name) {
+        Some(Entry::Value(portal)) => portal.state.clone(),
+        _ => return Ok(None),
+    };
+    let mut state = state.lock().await;
+    let PortalExecutionState::Suspended(response) = &mut *state else {
+        return Ok(None);
+    };
+    let fields = response.row_schema();
+    let mut rows = Vec::new();
+    let mut ended = false;
+    while rows.len() < count.limit() {
+        match response.data_rows().next().await {
+            Some(row) => rows.push(row?),
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    if ended {
+        *state = PortalExecutionState::Finished;
+    }
+    if moves {
+        return Ok(Some(Response::Execution(
+            Tag::new("MOVE").with_rows(rows.len()),
+        )));
+    }
+    let mut fetched = QueryResponse::new(fields, stream::iter(rows.into_iter().map(Ok)));
+    fetched.set_command_tag("FETCH");
+    Ok(Some(Response::Query(fetched)))
+}
+
+fn close_cursor(conn: &Connection, name: Option<&str>) -> PgWireResult<Response> {
+    conn.cursors.close(name)?;
+    Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
+}
+
+/// Streams `rows` to the client as `COPY … TO STDOUT` data and answers the
+/// `COPY n` tag. Sent from here rather than through pgwire, which would
+/// answer an error mid-copy with a frontend `CopyFail` message.
+async fn copy_out<C>(
+    client: &mut C,
+    conn: &Connection,
+    copy: &CopyOut,
+    rows: SendableRecordBatchStream,
+    deadline: Option<Instant>,
+) -> PgWireResult<Response>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let format = match copy.binary {
+        true => Format::UnifiedBinary,
+        false => Format::UnifiedText,
+    };
+    let (fields, mut rows) = encoded_rows(rows, None, &format, conn, deadline).await?;
+    client
+        .send(PgWireBackendMessage::CopyOutResponse(
+            copy.start(fields.len()),
+        ))
+        .await?;
+    // A binary copy's header goes out with its first tuple (or its
+    // trailer), as Postgres sends it: psycopg reads it from there.
+    let mut header = copy.header(&fields);
+    if !copy.binary {
+        if let Some(names) = header.take() {
+            client
+                .feed(PgWireBackendMessage::CopyData(CopyData::new(names)))
+                .await?;
+        }
+    }
+    let mut with_header = |data: Bytes| match header.take() {
+        Some(header) => [header, data].concat().into(),
+        None => data,
+    };
+    let mut count = 0;
+    while let Some(row) = rows.next().await {
+        let line = with_header(copy.line(&row?));
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(line)))
+            .await?;
+        count += 1;
+    }
+    if let Some(trailer) = copy.trailer() {
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(with_header(
+                trailer,
+            ))))
+            .await?;
+    }
+    client
+        .send(PgWireBackendMessage::CopyDone(CopyDone::new()))
+        .await?;
+    Ok(Response::Execution(Tag::new("COPY").with_rows(count)))
 }
 
 #[async_trait]
@@ -455,7 +744,10 @@ impl QueryService {
         query: &str,
     ) -> PgWireResult<Vec<Response>>
     where
-        C: ClientInfo + Send + Sync,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let timeout = conn.settings.statement_timeout();
         if let Some(result) = conn.session.command(query).await.map_err(from_engine)? {
@@ -464,6 +756,16 @@ impl QueryService {
                 &Format::UnifiedText,
                 &conn.settings,
             )?]);
+        }
+        // A cursor statement on its own is parsed whole: the SQL parser
+        // knows only some of `FETCH`'s forms, and `DECLARE`'s query keeps
+        // its text.
+        if let Some(cursor) = cursor::parse(query)? {
+            check_block(&conn.session, None)?;
+            let deadline = timeout.map(|limit| Instant::now() + limit);
+            let response =
+                with_timeout(timeout, self.run_cursor(client, conn, cursor, deadline)).await?;
+            return Ok(vec![response]);
         }
         let statements = self.parser.parse(query)?;
         if statements.is_empty() {
@@ -498,6 +800,61 @@ pub struct StatementParser {
 impl StatementParser {
     fn connection<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<Arc<Connection>> {
         connection(&self.node, &self.pg, &self.cancels, client)
+    }
+
+    /// Prepares a statement for the engine.
+    async fn engine_stmt(&self, conn: &Connection, statement: Statement) -> PgWireResult<Stmt> {
+        let prepared = conn
+            .session
+            .prepare(DfStatement::Statement(Box::new(statement)))
+            .await
+            .map_err(from_engine)?;
+        let schema = match &prepared {
+            Prepared::Plan(plan) if !matches!(plan, LogicalPlan::Dml(_)) => {
+                Some(postgres_schema(plan.schema().as_arrow()))
+            }
+            _ => None,
+        };
+        Ok(Stmt::Engine {
+            prepared,
+            schema,
+            fresh: Arc::new(AtomicBool::new(true)),
+        })
+    }
+
+    /// A cursor statement of the extended protocol: a `DECLARE`'s query is
+    /// prepared (it may take parameters); a `FETCH` is described by its
+    /// cursor's columns.
+    async fn cursor_stmt(&self, conn: &Connection, cursor: CursorStatement) -> PgWireResult<Stmt> {
+        match cursor {
+            CursorStatement::Declare(declare) => {
+                let mut statements = self.parse(&declare.query)?;
+                if statements.len() != 1 || !matches!(statements[0], Statement::Query(_)) {
+                    return Err(error(
+                        "42P11",
+                        "a cursor reads one SELECT (or VALUES) query",
+                    ));
+                }
+                let query = self.engine_stmt(conn, statements.remove(0)).await?;
+                Ok(Stmt::Declare {
+                    declare,
+                    query: Box::new(query),
+                })
+            }
+            CursorStatement::Fetch { name, count, moves } => {
+                let schema = match moves {
+                    true => None,
+                    false => Some(conn.cursors.schema(&name).await?),
+                };
+                Ok(Stmt::Fetch {
+                    name,
+                    count,
+                    moves,
+                    schema,
+                })
+            }
+            CursorStatement::Close(name) => Ok(Stmt::Close(name)),
+        }
     }
 
     fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
@@ -586,6 +943,9 @@ impl QueryParser for StatementParser {
                 schema: result.schema,
             }));
         }
+        if let Some(cursor) = cursor::parse(sql)? {
+            return self.cursor_stmt(&conn, cursor).await.map(Some);
+        }
         let mut statements = self.parse(sql)?;
         if statements.is_empty() {
             return Ok(None);
@@ -603,25 +963,19 @@ impl QueryParser for StatementParser {
         if let Some(copy) = CopyIn::from_statement(&statement)? {
             return Ok(Some(Stmt::Copy(Box::new(copy))));
         }
-        let prepared = conn
-            .session
-            .prepare(DfStatement::Statement(Box::new(statement)))
-            .await
-            .map_err(from_engine)?;
-        let schema = match &prepared {
-            Prepared::Plan(plan) if !matches!(plan, LogicalPlan::Dml(_)) => {
-                Some(postgres_schema(plan.schema().as_arrow()))
-            }
-            _ => None,
-        };
-        Ok(Some(Stmt::Engine {
-            prepared,
-            schema,
-            fresh: Arc::new(AtomicBool::new(true)),
-        }))
+        if let Some(copy) = CopyOut::from_statement(&statement)? {
+            return Ok(Some(Stmt::CopyOut(Box::new(copy))));
+        }
+        if let Some(cursor) = cursor::from_statement(&statement)? {
+            return self.cursor_stmt(&conn, cursor).await.map(Some);
+        }
+        self.engine_stmt(&conn, statement).await.map(Some)
     }
 
     fn get_parameter_types(&self, stmt: &Stmt) -> PgWireResult<Vec<Type>> {
+        if let Stmt::Declare { query, .. } = stmt {
+            return self.get_parameter_types(query);
+        }
         let Stmt::Engine {
             prepared: Prepared::Plan(plan),
             ..
@@ -647,6 +1001,10 @@ impl QueryParser for StatementParser {
         match stmt {
             Stmt::Command { schema, .. }
             | Stmt::Engine {
+                schema: Some(schema),
+                ..
+            }
+            | Stmt::Fetch {
                 schema: Some(schema),
                 ..
             } => pg_fields(schema, format, None),
@@ -730,7 +1088,8 @@ impl QueryService {
         max_rows: usize,
     ) -> PgWireResult<Response>
     where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Stmt>,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
@@ -744,7 +1103,7 @@ impl QueryService {
         check_block(&conn.session, builtin)?;
         let control = builtin.and_then(transaction_control);
         if let Some(control) = control {
-            return run_control(client, &conn.session, control).await;
+            return run_control(client, conn, control).await;
         }
         match &portal.statement.statement {
             Stmt::Command { text, .. } => {
@@ -752,33 +1111,76 @@ impl QueryService {
                 let result = result.ok_or_else(|| error("XX000", "command vanished"))?;
                 result_response(result, format, &conn.settings)
             }
-            Stmt::Builtin(statement) => builtin::run(&conn.session, &conn.settings, statement),
+            Stmt::Builtin(statement) => {
+                if matches!(statement.as_ref(), Statement::Discard { .. }) {
+                    conn.cursors.close(None)?;
+                }
+                builtin::run(&conn.session, &conn.settings, statement)
+            }
             Stmt::Copy(copy) => start_copy(conn, copy.as_ref().clone()).await,
+            Stmt::CopyOut(copy) => {
+                with_timeout(timeout, async {
+                    let rows = self.query_rows(conn, &copy.query).await?;
+                    copy_out(client, conn, copy, rows, deadline).await
+                })
+                .await
+            }
+            Stmt::Declare { declare, query } => {
+                check_declare(conn, declare)?;
+                let Stmt::Engine {
+                    prepared,
+                    schema,
+                    fresh,
+                } = query.as_ref()
+                else {
+                    return Err(error("XX000", "a cursor's query was not prepared"));
+                };
+                let outcome = engine_outcome(conn, portal, prepared, fresh).await?;
+                let rows = as_described(rows_of(outcome)?, schema.as_ref())?;
+                let schema = rows.schema();
+                let response = declare_cursor(conn, declare, rows)?;
+                // Postgres opens a cursor as a portal of the same name,
+                // which psycopg describes for the cursor's columns.
+                let fetch_all = Stmt::Fetch {
+                    name: declare.name.clone(),
+                    count: Count::All,
+                    moves: false,
+                    schema: Some(schema),
+                };
+                let statement = StoredStatement::new(declare.name.clone(), fetch_all, vec![]);
+                let mut cursor_portal =
+                    Portal::new_cursor(declare.name.clone(), Arc::new(statement));
+                if declare.binary {
+                    cursor_portal.result_column_format = Format::UnifiedBinary;
+                }
+                client.portal_store().put_portal(Arc::new(cursor_portal));
+                Ok(response)
+            }
+            Stmt::Fetch {
+                name, count, moves, ..
+            } => {
+                if let Some(response) = fetch_portal(client, conn, name, *count, *moves).await? {
+                    return Ok(response);
+                }
+                let response = fetch(conn, name, *count, *moves, format, deadline).await?;
+                match response {
+                    Response::Query(rows) if max_rows == 0 => send_rows(client, rows).await,
+                    other => Ok(other),
+                }
+            }
+            Stmt::Close(name) => {
+                if let Some(name) = name {
+                    client.portal_store().rm_portal(name);
+                }
+                close_cursor(conn, name.as_deref())
+            }
             Stmt::Engine {
                 prepared,
                 schema,
                 fresh,
             } => {
-                let prepared = match prepared {
-                    Prepared::Plan(plan) => {
-                        let types = parameter_types(plan)?;
-                        let refs: Vec<Option<&DataType>> =
-                            types.iter().map(|t| t.as_ref()).collect();
-                        let params = parameter_values(portal, &refs)?;
-                        let plan = plan
-                            .clone()
-                            .replace_params_with_values(&params)
-                            .map_err(from_datafusion)?;
-                        if fresh.swap(false, Ordering::SeqCst) {
-                            Prepared::Plan(plan)
-                        } else {
-                            Prepared::Plan(conn.session.rebind(plan).await.map_err(from_engine)?)
-                        }
-                    }
-                    other => other.clone(),
-                };
                 with_timeout(timeout, async {
-                    let outcome = conn.session.execute(prepared).await.map_err(from_engine)?;
+                    let outcome = engine_outcome(conn, portal, prepared, fresh).await?;
                     match outcome_response(outcome, schema.as_ref(), format, conn, deadline).await?
                     {
                         Response::Query(rows) if max_rows == 0 => send_rows(client, rows).await,
@@ -789,6 +1191,35 @@ impl QueryService {
             }
         }
     }
+}
+
+/// Binds `portal`'s parameters into `prepared` and runs it. A plan
+/// executed right after Parse reads the frames it was planned on; later
+/// executions re-resolve them.
+async fn engine_outcome(
+    conn: &Connection,
+    portal: &Portal<Stmt>,
+    prepared: &Prepared,
+    fresh: &AtomicBool,
+) -> PgWireResult<Outcome> {
+    let prepared = match prepared {
+        Prepared::Plan(plan) => {
+            let types = parameter_types(plan)?;
+            let refs: Vec<Option<&DataType>> = types.iter().map(|t| t.as_ref()).collect();
+            let params = parameter_values(portal, &refs)?;
+            let plan = plan
+                .clone()
+                .replace_params_with_values(&params)
+                .map_err(from_datafusion)?;
+            if fresh.swap(false, Ordering::SeqCst) {
+                Prepared::Plan(plan)
+            } else {
+                Prepared::Plan(conn.session.rebind(plan).await.map_err(from_engine)?)
+            }
+        }
+        other => other.clone(),
+    };
+    conn.session.execute(prepared).await.map_err(from_engine)
 }
 
 #[async_trait]

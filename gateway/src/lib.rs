@@ -16,6 +16,8 @@ pub mod builtin;
 pub mod cancel;
 pub mod compat;
 pub mod copy;
+pub mod copy_out;
+pub mod cursor;
 pub mod handler;
 pub mod information_schema;
 pub mod pg;

@@ -149,7 +149,7 @@ async fn session_statements_drivers_send_are_accepted() {
         .unwrap()
         .get(0);
     assert!(
-        version.starts_with("PostgreSQL 16.") && version.contains("Apiary"),
+        version.starts_with("PostgreSQL 15.") && version.contains("Apiary"),
         "{version}"
     );
     let db: String = client

@@ -69,7 +69,7 @@ public class JdbcCheck {
             }
 
             DatabaseMetaData meta = conn.getMetaData();
-            check(meta.getDatabaseProductVersion().startsWith("16"), "server version 16.x");
+            check(meta.getDatabaseMajorVersion() == 15, "server version 15.x");
             List<String> tables = new ArrayList<>();
             try (ResultSet rs = meta.getTables(null, null, "%", new String[] {"TABLE"})) {
                 while (rs.next()) {
@@ -109,6 +109,27 @@ public class JdbcCheck {
             }
             conn.setAutoCommit(true);
             System.out.println("transactions ok");
+            // With autocommit off, setFetchSize streams through a suspended
+            // portal: the driver executes it 100 rows at a time.
+            try (Statement s = conn.createStatement()) {
+                s.executeUpdate("CREATE TABLE numbers AS SELECT value AS n FROM generate_series(1, 2500) AS g(value)");
+            }
+            conn.setAutoCommit(false);
+            try (Statement s = conn.createStatement()) {
+                s.setFetchSize(100);
+                long rows = 0, sum = 0;
+                try (ResultSet rs = s.executeQuery("SELECT n FROM numbers ORDER BY n")) {
+                    while (rs.next()) {
+                        rows++;
+                        sum += rs.getLong(1);
+                        check(rs.getLong(1) == rows, "rows arrive in order across fetches");
+                    }
+                }
+                check(rows == 2500 && sum == 2500L * 2501 / 2, "fetch-size streaming read every row once");
+                conn.commit();
+            }
+            conn.setAutoCommit(true);
+            System.out.println("fetch size ok");
         }
         System.out.println("ok");
     }

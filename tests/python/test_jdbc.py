@@ -34,6 +34,7 @@ def test_pgjdbc_metadata_and_prepared_statements(tmp_path, storage):
         assert "tables [default.payments]" in out.stdout
         assert "columns [id:int8, paid_at:timestamp, amount:numeric, note:text]" in out.stdout
         assert "transactions ok" in out.stdout
+        assert "fetch size ok" in out.stdout
         assert out.stdout.rstrip().endswith("ok")
     finally:
         stop_server(proc)

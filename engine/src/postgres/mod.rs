@@ -38,6 +38,7 @@ mod literals;
 mod nesting;
 mod numeric;
 mod ordering;
+mod parameters;
 mod rows;
 mod series;
 mod sets;
@@ -79,6 +80,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(at, Arc::new(sets::CountedSetOperations));
     rules.insert(at, Arc::new(formats::PostgresFormats));
     rules.insert(at, Arc::new(rows::RowComparisons));
+    rules.insert(at, Arc::new(parameters::CastParameters));
     rules
 }
 
