@@ -5,10 +5,13 @@
 //! users, or loopback only) and which hive the database names. [`handler`]
 //! gives the connection its own engine `Session` and runs each statement:
 //! Apiary commands, session builtins ([`builtin`]: `SET`, `SHOW`, `BEGIN`…),
-//! `COPY FROM STDIN` ([`copy`]), or engine statements, whose Arrow results
-//! are encoded by `arrow-pg`. [`compat`] rewrites client SQL so DataFusion
+//! `COPY FROM STDIN` ([`copy`]) and `COPY TO STDOUT` ([`copy_out`]), cursor
+//! statements ([`cursor`]), or engine statements, whose Arrow results are
+//! encoded by `arrow-pg`. [`compat`] rewrites client SQL so DataFusion
 //! can plan it; [`pg`] adds `pg_catalog` and the functions clients call on
-//! connect, [`information_schema`] the Postgres-shaped views of each hive; [`sqlstate`] maps engine errors to SQLSTATEs.
+//! connect ([`regproc`] compares its `regproc` columns as OIDs),
+//! [`information_schema`] the Postgres-shaped views of each hive;
+//! [`sqlstate`] maps engine errors to SQLSTATEs.
 //! The handlers hold no business logic: writes and DDL happen in the engine.
 
 pub mod auth;
@@ -21,6 +24,7 @@ pub mod cursor;
 pub mod handler;
 pub mod information_schema;
 pub mod pg;
+pub mod regproc;
 pub mod server;
 pub mod sqlstate;
 pub mod types;

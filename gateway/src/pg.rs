@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::builtin::Settings;
 use crate::information_schema::InformationSchemas;
+use crate::regproc::{proc_oids, regproc_oid, ProcOids, RegprocComparisons};
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
 use apiary_engine::catalog::Catalog;
 use apiary_engine::postgres::DeclaredTypes;
@@ -64,6 +65,7 @@ pub struct PgCatalog {
     schema: Arc<dyn SchemaProvider>,
     information_schema: Arc<InformationSchemas>,
     static_tables: Arc<PgCatalogStaticTables>,
+    proc_oids: ProcOids,
 }
 
 impl PgCatalog {
@@ -78,10 +80,12 @@ impl PgCatalog {
                 EmptyContextProvider,
             )?),
         });
+        let proc_oids = proc_oids(&static_tables.pg_proc);
         Ok(PgCatalog {
             schema,
             information_schema,
             static_tables,
+            proc_oids,
         })
     }
 
@@ -107,6 +111,9 @@ impl PgCatalog {
             ctx.register_udf(ScalarUDF::from(function(settings.clone())));
         }
         ctx.register_udf(pgc::create_current_database_udf(database));
+        ctx.add_analyzer_rule(Arc::new(RegprocComparisons {
+            regproc_oid: Arc::new(regproc_oid(self.proc_oids.clone())),
+        }));
         ctx.register_udf(ScalarUDF::from(CurrentSchema::new("current_schema")));
         ctx.register_udf(ScalarUDF::from(CurrentSchema::new("current_schemas")));
         ctx.register_udf(pgc::create_pg_get_userbyid_udf());
@@ -128,6 +135,11 @@ impl PgCatalog {
         ] {
             ctx.register_udf(Answer::always(name, ScalarValue::Boolean(Some(true))));
         }
+        // One role does everything (`\du` in psql 15.20 and later asks).
+        ctx.register_udf(Answer::always(
+            "pg_has_role",
+            ScalarValue::Boolean(Some(true)),
+        ));
         ctx.register_udf(size_pretty());
         ctx.register_udf(crate::types::pg_typeof());
         ctx.register_udf(format_type::create_format_type_udf());

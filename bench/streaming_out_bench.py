@@ -1,0 +1,120 @@
+"""Reading a large frame out through the gateway: `COPY … TO STDOUT` (text
+and binary) and a server-side cursor (psycopg named cursor), each against a
+fresh `apiary serve` (release build, path in $APIARY_BIN), reporting rows/s
+and the server's peak resident memory (VmHWM).
+
+    python bench/streaming_out_bench.py --rows 20000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import psycopg
+
+from apiary import Apiary
+from common import clicks
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def serve(root: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, APIARY_STORAGE=root, APIARY_LISTEN=f"127.0.0.1:{port}")
+    server = subprocess.Popen([os.environ["APIARY_BIN"], "serve"], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server, f"host=127.0.0.1 port={port} user=bench dbname=analytics"
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def copy_out(dsn: str, statement: str) -> int:
+    size = 0
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cur:
+        with cur.copy(statement) as copy:
+            for chunk in copy:
+                size += len(chunk)
+    return size
+
+
+def cursor_rows(dsn: str, query: str) -> int:
+    rows = 0
+    with psycopg.connect(dsn) as conn:
+        with conn.cursor(name="bench") as cur:
+            cur.itersize = 10_000
+            cur.execute(query)
+            for _ in cur:
+                rows += 1
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=20_000_000)
+    args = parser.parse_args()
+    os.environ["APIARY_DISTRIBUTE_MIN_CELLS"] = "1000000000"
+
+    tmp = tempfile.TemporaryDirectory()
+    root = os.path.join(tmp.name, "root")
+    ap = Apiary("bench", storage=root).start()
+    ap.create_hive("analytics")
+    ap.create_box("analytics", "events")
+    ap.create_frame("analytics", "events", "clicks", {
+        "event_id": "int64", "user_id": "utf8", "page": "utf8", "duration_ms": "int64", "country": "utf8",
+    }, partition_by=["country"])
+    rng = np.random.default_rng(7)
+    step = 1_000_000
+    for first in range(0, args.rows, step):
+        ap.write_to_frame("analytics", "events", "clicks", clicks(rng, first, min(step, args.rows - first)))
+    ap.shutdown()
+
+    frame = "analytics.events.clicks"
+    runs = [
+        ("COPY TO STDOUT, text", lambda dsn: copy_out(dsn, f"COPY {frame} TO STDOUT")),
+        ("COPY TO STDOUT, binary", lambda dsn: copy_out(dsn, f"COPY {frame} TO STDOUT (FORMAT binary)")),
+        ("named cursor, 10,000 rows per FETCH", lambda dsn: cursor_rows(dsn, f"SELECT * FROM {frame}")),
+    ]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}; "
+          f"rows {args.rows:,}")
+    for name, run in runs:
+        server, dsn = serve(root)
+        try:
+            start = time.perf_counter()
+            result = run(dsn)
+            seconds = time.perf_counter() - start
+            peak = peak_rss_mb(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        unit = "rows" if "cursor" in name else "bytes"
+        assert unit == "bytes" or result == args.rows, result
+        print(f"{name}: {seconds:.1f} s = {args.rows / seconds:,.0f} rows/s ({result:,} {unit}); "
+              f"server peak RSS {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
