@@ -72,7 +72,7 @@ mod tests {
         let ctx = SessionContext::new();
         let state = ctx.state();
         let plan = state
-            .create_logical_plan("SELECT $1::bigint, CAST($2 AS text), $3 + 1")
+            .create_logical_plan("SELECT $1::bigint, CAST($2 AS double), $3 + 1")
             .await
             .unwrap();
         let plan = super::CastParameters
@@ -80,7 +80,7 @@ mod tests {
             .unwrap();
         let types = plan.get_parameter_types().unwrap();
         assert_eq!(types["$1"], Some(DataType::Int64));
-        assert_eq!(types["$2"], Some(DataType::Utf8));
+        assert_eq!(types["$2"], Some(DataType::Float64));
     }
 
     use datafusion::optimizer::analyzer::AnalyzerRule;
