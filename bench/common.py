@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import statistics
 import time
 
@@ -34,3 +35,23 @@ def median_seconds(fn, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def clicks_frame(ap, rows: int) -> None:
+    """Creates `analytics.events.clicks` (partitioned by country) in `ap`
+    and writes `rows` click rows to it, a million per commit."""
+    ap.create_hive("analytics")
+    ap.create_box("analytics", "events")
+    ap.create_frame("analytics", "events", "clicks", {
+        "event_id": "int64", "user_id": "utf8", "page": "utf8", "duration_ms": "int64", "country": "utf8",
+    }, partition_by=["country"])
+    rng = np.random.default_rng(7)
+    step = 1_000_000
+    for first in range(0, rows, step):
+        ap.write_to_frame("analytics", "events", "clicks", clicks(rng, first, min(step, rows - first)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

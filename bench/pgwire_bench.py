@@ -19,20 +19,13 @@ import subprocess
 import tempfile
 import time
 
-import numpy as np
 import psycopg
 
 from apiary import Apiary
-from common import PAGES, clicks, median_seconds
+from common import PAGES, clicks_frame, free_port, median_seconds
 
 GROUP_BY = """SELECT country, COUNT(*) AS events, AVG(duration_ms) AS avg_duration
               FROM analytics.events.clicks GROUP BY country ORDER BY events DESC"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -46,15 +39,7 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     root = os.path.join(tmp.name, "root")
     ap = Apiary("bench", storage=root).start()
-    ap.create_hive("analytics")
-    ap.create_box("analytics", "events")
-    ap.create_frame("analytics", "events", "clicks", {
-        "event_id": "int64", "user_id": "utf8", "page": "utf8", "duration_ms": "int64", "country": "utf8",
-    }, partition_by=["country"])
-    rng = np.random.default_rng(7)
-    step = 1_000_000
-    for first in range(0, args.rows, step):
-        ap.write_to_frame("analytics", "events", "clicks", clicks(rng, first, min(step, args.rows - first)))
+    clicks_frame(ap, args.rows)
 
     port = free_port()
     env = dict(os.environ, APIARY_STORAGE=root, APIARY_LISTEN=f"127.0.0.1:{port}")
