@@ -17,14 +17,17 @@ use crate::regproc::{proc_oids, regproc_oid, ProcOids, RegprocComparisons};
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
 use apiary_engine::catalog::Catalog;
 use apiary_engine::postgres::DeclaredTypes;
-use arrow::array::{AsArray, Int16Array, Int32Array, StringArray, StructArray};
-use arrow::datatypes::{Field, Fields, Int64Type};
+use arrow::array::{
+    new_null_array, ArrayRef, AsArray, Int16Array, Int32Array, RecordBatch, StringArray,
+    StructArray,
+};
+use arrow::datatypes::{Field, Fields, Int64Type, SchemaRef};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::common::Column;
-use datafusion::datasource::{provider_as_source, ViewTable};
+use datafusion::datasource::{provider_as_source, MemTable, ViewTable};
 use datafusion::error::DataFusionError;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -251,6 +254,27 @@ impl SchemaProvider for PgCatalogSchema {
                         .build()?;
                 Ok(Some(Arc::new(ViewTable::new(plan, None))))
             }
+            Some(pg_namespace) if name == "pg_namespace" => {
+                let system = MemTable::try_new(
+                    pg_namespace.schema(),
+                    vec![vec![system_namespaces(&pg_namespace.schema())?]],
+                )?;
+                let plan = LogicalPlanBuilder::scan(
+                    "pg_namespace",
+                    provider_as_source(pg_namespace),
+                    None,
+                )?
+                .union(
+                    LogicalPlanBuilder::scan(
+                        "pg_namespace_system",
+                        provider_as_source(Arc::new(system)),
+                        None,
+                    )?
+                    .build()?,
+                )?
+                .build()?;
+                Ok(Some(Arc::new(ViewTable::new(plan, None))))
+            }
             other => Ok(other),
         }
     }
@@ -258,6 +282,30 @@ impl SchemaProvider for PgCatalogSchema {
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
     }
+}
+
+/// The system schemas' `pg_namespace` rows, with Postgres 15's OIDs:
+/// `pg_type.typnamespace` and `pg_proc.pronamespace` point at
+/// `pg_catalog` (11), and Npgsql loads types by joining them.
+fn system_namespaces(schema: &SchemaRef) -> DfResult<RecordBatch> {
+    const ROWS: [(i32, &str); 3] = [
+        (11, "pg_catalog"),
+        (99, "pg_toast"),
+        (13207, "information_schema"),
+    ];
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| -> ArrayRef {
+            match field.name().as_str() {
+                "oid" => Arc::new(Int32Array::from_iter_values(ROWS.map(|(oid, _)| oid))),
+                "nspname" => Arc::new(StringArray::from_iter_values(ROWS.map(|(_, name)| name))),
+                "nspowner" => Arc::new(Int32Array::from(vec![10; ROWS.len()])),
+                _ => new_null_array(field.data_type(), ROWS.len()),
+            }
+        })
+        .collect();
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Postgres's `like_escape(pattern, escape)`: the pattern rewritten to use
