@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
+import subprocess
+import tempfile
 import time
 
 import numpy as np
 import pyarrow as pa
+
+from apiary import Apiary
 
 COUNTRIES = np.array(["us", "uk", "de", "fr", "jp", "br", "au", "ca"])
 PAGES = np.array(["/home", "/products", "/about", "/pricing", "/docs", "/blog"])
@@ -51,7 +56,34 @@ def clicks_frame(ap, rows: int) -> None:
         ap.write_to_frame("analytics", "events", "clicks", clicks(rng, first, min(step, rows - first)))
 
 
-def free_port() -> int:
+def clicks_root(rows: int):
+    """A temporary local root holding `rows` click rows in
+    `analytics.events.clicks`: returns the directory (removed when it is
+    collected), the root's path and the started SDK node that wrote it.
+    Distribution is off, so a gateway over it answers alone."""
+    os.environ["APIARY_DISTRIBUTE_MIN_CELLS"] = "1000000000"
+    tmp = tempfile.TemporaryDirectory()
+    root = os.path.join(tmp.name, "root")
+    ap = Apiary("bench", storage=root).start()
+    clicks_frame(ap, rows)
+    return tmp, root, ap
+
+
+def serve(root: str) -> tuple[subprocess.Popen, str]:
+    """`apiary serve` ($APIARY_BIN) on `root`, once it listens; returns the
+    process and a psycopg connection string."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port = s.getsockname()[1]
+    env = dict(os.environ, APIARY_STORAGE=root, APIARY_LISTEN=f"127.0.0.1:{port}")
+    server = subprocess.Popen([os.environ["APIARY_BIN"], "serve"], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server, f"host=127.0.0.1 port={port} user=bench dbname=analytics"
+        except OSError:
+            if time.time() > deadline:
+                server.kill()
+                raise
+            time.sleep(0.05)

@@ -14,15 +14,11 @@ import argparse
 import io
 import os
 import platform
-import socket
-import subprocess
-import tempfile
 import time
 
 import psycopg
 
-from apiary import Apiary
-from common import PAGES, clicks_frame, free_port, median_seconds
+from common import PAGES, clicks_root, median_seconds, serve
 
 GROUP_BY = """SELECT country, COUNT(*) AS events, AVG(duration_ms) AS avg_duration
               FROM analytics.events.clicks GROUP BY country ORDER BY events DESC"""
@@ -34,27 +30,9 @@ def main() -> None:
     parser.add_argument("--copy-rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    os.environ["APIARY_DISTRIBUTE_MIN_CELLS"] = "1000000000"
-
-    tmp = tempfile.TemporaryDirectory()
-    root = os.path.join(tmp.name, "root")
-    ap = Apiary("bench", storage=root).start()
-    clicks_frame(ap, args.rows)
-
-    port = free_port()
-    env = dict(os.environ, APIARY_STORAGE=root, APIARY_LISTEN=f"127.0.0.1:{port}")
-    server = subprocess.Popen([os.environ["APIARY_BIN"], "serve"], env=env, stderr=subprocess.DEVNULL)
+    tmp, root, ap = clicks_root(args.rows)
+    server, dsn = serve(root)
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
-        dsn = f"host=127.0.0.1 port={port} user=bench dbname=analytics"
         with psycopg.connect(dsn, autocommit=True) as conn:
             laps = []
             for _ in range(2000):

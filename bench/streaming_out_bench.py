@@ -11,15 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
-import subprocess
-import tempfile
 import time
 
 import psycopg
 
-from apiary import Apiary
-from common import clicks_frame, free_port
+from common import clicks_root, serve
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -28,21 +24,6 @@ def peak_rss_mb(pid: int) -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM")
-
-
-def serve(root: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = dict(os.environ, APIARY_STORAGE=root, APIARY_LISTEN=f"127.0.0.1:{port}")
-    server = subprocess.Popen([os.environ["APIARY_BIN"], "serve"], env=env, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server, f"host=127.0.0.1 port={port} user=bench dbname=analytics"
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def copy_out(dsn: str, statement: str) -> int:
@@ -69,12 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=20_000_000)
     args = parser.parse_args()
-    os.environ["APIARY_DISTRIBUTE_MIN_CELLS"] = "1000000000"
-
-    tmp = tempfile.TemporaryDirectory()
-    root = os.path.join(tmp.name, "root")
-    ap = Apiary("bench", storage=root).start()
-    clicks_frame(ap, args.rows)
+    tmp, root, ap = clicks_root(args.rows)
     ap.shutdown()
 
     frame = "analytics.events.clicks"

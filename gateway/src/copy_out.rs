@@ -30,6 +30,8 @@ pub struct CopyOut {
     pub query: String,
     pub format: CopyFormat,
     pub binary: bool,
+    /// `format.delimiter` encoded once, for every field of every row.
+    delimiter: Bytes,
 }
 
 impl CopyOut {
@@ -68,10 +70,12 @@ impl CopyOut {
             CopySource::Query(query) => query.to_string(),
         };
         let (format, binary) = copy_format(options, legacy_options)?;
+        let delimiter = Bytes::from(format.delimiter.to_string());
         Ok(Some(CopyOut {
             query,
             format,
             binary,
+            delimiter,
         }))
     }
 
@@ -93,7 +97,7 @@ impl CopyOut {
         let mut line = BytesMut::new();
         for (i, field) in fields.iter().enumerate() {
             if i > 0 {
-                line.put_slice(self.delimiter().as_bytes());
+                line.put_slice(&self.delimiter);
             }
             self.put_value(&mut line, field.name().as_bytes(), fields.len() == 1);
         }
@@ -120,7 +124,7 @@ impl CopyOut {
         let single = row.field_count == 1;
         for (i, value) in values(&row.data).enumerate() {
             if i > 0 {
-                line.put_slice(self.delimiter().as_bytes());
+                line.put_slice(&self.delimiter);
             }
             match value {
                 None => line.put_slice(self.format.null.as_bytes()),
@@ -131,15 +135,11 @@ impl CopyOut {
         line.freeze()
     }
 
-    fn delimiter(&self) -> String {
-        self.format.delimiter.to_string()
-    }
-
     fn put_value(&self, line: &mut BytesMut, value: &[u8], single: bool) {
         if self.format.csv {
-            put_csv(line, value, &self.format, single);
+            put_csv(line, value, &self.delimiter, &self.format, single);
         } else {
-            put_text(line, value, self.format.delimiter);
+            put_text(line, value, &self.delimiter);
         }
     }
 }
@@ -161,9 +161,7 @@ fn values(mut data: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
 
 /// A text-format value: backslash escapes for backslash, the delimiter
 /// and the control characters Postgres escapes.
-fn put_text(line: &mut BytesMut, value: &[u8], delimiter: char) {
-    let mut buf = [0; 4];
-    let delimiter = delimiter.encode_utf8(&mut buf).as_bytes();
+fn put_text(line: &mut BytesMut, value: &[u8], delimiter: &[u8]) {
     for &byte in value {
         let escaped = match byte {
             b'\\' => b'\\',
@@ -185,9 +183,7 @@ fn put_text(line: &mut BytesMut, value: &[u8], delimiter: char) {
 
 /// A CSV value, quoted when it holds the delimiter, the quote, a line
 /// break, equals the NULL string, or is `\.` alone on its line.
-fn put_csv(line: &mut BytesMut, value: &[u8], format: &CopyFormat, single: bool) {
-    let mut buf = [0; 4];
-    let delimiter = format.delimiter.encode_utf8(&mut buf).as_bytes().to_vec();
+fn put_csv(line: &mut BytesMut, value: &[u8], delimiter: &[u8], format: &CopyFormat, single: bool) {
     let quote = format.quote as u8;
     let quoted = value == format.null.as_bytes()
         || (single && value == b"\\.")

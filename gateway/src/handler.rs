@@ -462,7 +462,7 @@ impl QueryService {
             return start_copy(conn, copy).await;
         }
         if let Some(copy) = CopyOut::from_statement(&statement)? {
-            let rows = self.query_rows(conn, &copy.query).await?;
+            let rows = self.query_rows(conn, &copy.query, Reader::Copy).await?;
             return copy_out(client, conn, &copy, rows, deadline).await;
         }
         let prepared = conn
@@ -476,27 +476,14 @@ impl QueryService {
 }
 
 impl QueryService {
-    /// Plans and starts `query`, which must be one statement returning rows
-    /// (the query of a cursor or of a `COPY … TO`).
+    /// Plans and starts `query`, the query of a cursor or of a `COPY … TO`.
     async fn query_rows(
         &self,
         conn: &Connection,
         query: &str,
+        reader: Reader,
     ) -> PgWireResult<SendableRecordBatchStream> {
-        let mut statements = self.parser.parse(query)?;
-        if statements.len() != 1 {
-            return Err(error(
-                "42601",
-                "a cursor or COPY reads one query; send the statements after it separately",
-            ));
-        }
-        let statement = statements.remove(0);
-        if !matches!(statement, Statement::Query(_)) {
-            return Err(error(
-                "42P11",
-                "a cursor or COPY reads a SELECT (or VALUES) query",
-            ));
-        }
+        let statement = self.parser.one_query(query, reader)?;
         let prepared = conn
             .session
             .prepare(DfStatement::Statement(Box::new(statement)))
@@ -521,7 +508,9 @@ impl QueryService {
         match statement {
             CursorStatement::Declare(declare) => {
                 check_declare(conn, &declare)?;
-                let rows = self.query_rows(conn, &declare.query).await?;
+                let rows = self
+                    .query_rows(conn, &declare.query, Reader::Cursor)
+                    .await?;
                 declare_cursor(conn, &declare, as_described(rows, None)?)
             }
             CursorStatement::Fetch { name, count, moves } => {
@@ -539,11 +528,19 @@ impl QueryService {
     }
 }
 
+/// What reads a query's rows, for the errors Postgres gives when the
+/// statement is not a query.
+#[derive(Debug, Clone, Copy)]
+enum Reader {
+    Cursor,
+    Copy,
+}
+
 /// The rows of an outcome that must have them.
 fn rows_of(outcome: Outcome) -> PgWireResult<SendableRecordBatchStream> {
     match outcome {
         Outcome::Rows(rows) => Ok(rows),
-        Outcome::Done { .. } => Err(error("42P11", "the query returns no rows")),
+        Outcome::Done { .. } => Err(error("0A000", "the statement returns no rows to read")),
     }
 }
 
@@ -802,6 +799,30 @@ impl StatementParser {
         connection(&self.node, &self.pg, &self.cancels, client)
     }
 
+    /// Parses the query a cursor or a `COPY … TO` reads: one `SELECT` or
+    /// `VALUES`, refused with Postgres's codes otherwise.
+    fn one_query(&self, sql: &str, reader: Reader) -> PgWireResult<Statement> {
+        let mut statements = self.parse(sql)?;
+        if statements.len() != 1 {
+            return Err(error(
+                "42601",
+                "syntax error: a cursor or COPY reads one query; send the statements after it separately",
+            ));
+        }
+        let statement = statements.remove(0);
+        match (&statement, reader) {
+            (Statement::Query(_), _) => Ok(statement),
+            (_, Reader::Cursor) => Err(error(
+                "42601",
+                "syntax error: DECLARE … CURSOR FOR takes a SELECT or VALUES query",
+            )),
+            (_, Reader::Copy) => Err(error(
+                "0A000",
+                "COPY (query) TO STDOUT reads a SELECT or VALUES query",
+            )),
+        }
+    }
+
     /// Prepares a statement for the engine.
     async fn engine_stmt(&self, conn: &Connection, statement: Statement) -> PgWireResult<Stmt> {
         let prepared = conn
@@ -828,14 +849,8 @@ impl StatementParser {
     async fn cursor_stmt(&self, conn: &Connection, cursor: CursorStatement) -> PgWireResult<Stmt> {
         match cursor {
             CursorStatement::Declare(declare) => {
-                let mut statements = self.parse(&declare.query)?;
-                if statements.len() != 1 || !matches!(statements[0], Statement::Query(_)) {
-                    return Err(error(
-                        "42P11",
-                        "a cursor reads one SELECT (or VALUES) query",
-                    ));
-                }
-                let query = self.engine_stmt(conn, statements.remove(0)).await?;
+                let statement = self.one_query(&declare.query, Reader::Cursor)?;
+                let query = self.engine_stmt(conn, statement).await?;
                 Ok(Stmt::Declare {
                     declare,
                     query: Box::new(query),
@@ -1120,7 +1135,7 @@ impl QueryService {
             Stmt::Copy(copy) => start_copy(conn, copy.as_ref().clone()).await,
             Stmt::CopyOut(copy) => {
                 with_timeout(timeout, async {
-                    let rows = self.query_rows(conn, &copy.query).await?;
+                    let rows = self.query_rows(conn, &copy.query, Reader::Copy).await?;
                     copy_out(client, conn, copy, rows, deadline).await
                 })
                 .await

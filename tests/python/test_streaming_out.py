@@ -71,6 +71,15 @@ def test_psycopg2_named_cursors_stream_in_blocks(server):
         with pytest.raises(psycopg2.errors.InvalidCursorName):
             plain.execute("FETCH 1 FROM c")
         conn.rollback()
+        plain.execute("DECLARE c CURSOR FOR SELECT 1")
+        with pytest.raises(psycopg2.errors.DuplicateCursor):
+            plain.execute("DECLARE c CURSOR FOR SELECT 2")
+        conn.rollback()
+        with pytest.raises(psycopg2.errors.SyntaxError):
+            plain.execute("DECLARE w CURSOR FOR INSERT INTO readings VALUES (1, 'x', 1, 'y')")
+        conn.rollback()
+        plain.execute("SELECT count(*) FROM readings")
+        assert plain.fetchone() == (ROWS,)
     finally:
         conn.close()
     auto = psycopg2.connect(dsn(server))
@@ -167,6 +176,13 @@ def test_psycopg_copy_to_in_every_format(server):
                 copied(cur, "COPY nowhere TO STDOUT")
             with pytest.raises(psycopg.errors.FeatureNotSupported):
                 cur.execute("COPY readings TO '/tmp/readings.txt'")
+            # Bad requests get Postgres's errors and the connection goes on.
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                copied(cur, "COPY (SELECT 1 / (id - 3) FROM readings ORDER BY id) TO STDOUT")
+            with pytest.raises(psycopg.errors.FeatureNotSupported):
+                copied(cur, "COPY (INSERT INTO readings VALUES (1, 'x', 1, 'y')) TO STDOUT")
+            with pytest.raises(psycopg.errors.InvalidParameterValue):
+                copied(cur, "COPY readings TO STDOUT (FORMAT xml)")
         assert conn.execute("SELECT count(*) FROM readings").fetchone() == (ROWS,)
 
 
