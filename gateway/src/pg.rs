@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::builtin::Settings;
 use crate::information_schema::InformationSchemas;
-use crate::regproc::{proc_oids, regproc_oid, ProcOids, RegprocComparisons};
+use crate::regproc::{load_proc_oids, RegprocCasts};
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
 use apiary_engine::catalog::Catalog;
 use apiary_engine::postgres::DeclaredTypes;
@@ -68,7 +68,6 @@ pub struct PgCatalog {
     schema: Arc<dyn SchemaProvider>,
     information_schema: Arc<InformationSchemas>,
     static_tables: Arc<PgCatalogStaticTables>,
-    proc_oids: ProcOids,
 }
 
 impl PgCatalog {
@@ -83,12 +82,11 @@ impl PgCatalog {
                 EmptyContextProvider,
             )?),
         });
-        let proc_oids = proc_oids(&static_tables.pg_proc);
+        load_proc_oids(&static_tables.pg_proc);
         Ok(PgCatalog {
             schema,
             information_schema,
             static_tables,
-            proc_oids,
         })
     }
 
@@ -114,9 +112,7 @@ impl PgCatalog {
             ctx.register_udf(ScalarUDF::from(function(settings.clone())));
         }
         ctx.register_udf(pgc::create_current_database_udf(database));
-        ctx.add_analyzer_rule(Arc::new(RegprocComparisons {
-            regproc_oid: Arc::new(regproc_oid(self.proc_oids.clone())),
-        }));
+        ctx.add_analyzer_rule(Arc::new(RegprocCasts::default()));
         ctx.register_udf(ScalarUDF::from(CurrentSchema::new("current_schema")));
         ctx.register_udf(ScalarUDF::from(CurrentSchema::new("current_schemas")));
         ctx.register_udf(pgc::create_pg_get_userbyid_udf());

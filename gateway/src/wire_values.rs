@@ -30,6 +30,7 @@ use pgwire::api::results::{FieldFormat, FieldInfo};
 use apiary_engine::postgres::{float_text, wall_clock};
 
 use crate::builtin::Settings;
+use crate::regproc::{is_regproc_name, oid_bytes};
 use crate::types::{type_name, TYPE_NAME_KEY};
 
 /// How one text column is written.
@@ -43,6 +44,8 @@ enum Render {
     Numeric,
     /// A `numeric` in binary format: Postgres's base-10000 digits.
     NumericBinary,
+    /// A `regproc` (a catalog function name) in binary format: its OID.
+    RegprocBinary,
 }
 
 /// Which columns of a result to rewrite, how, and in which zone.
@@ -68,6 +71,7 @@ impl WireValues {
                 let render = match field.data_type() {
                     DataType::Decimal128(_, _) if text => Render::Numeric,
                     DataType::Decimal128(_, _) => Render::NumericBinary,
+                    _ if !text && is_regproc_name(field) => Render::RegprocBinary,
                     _ if !text => return None,
                     _ if field.metadata().contains_key(TYPE_NAME_KEY) => Render::TypeName,
                     DataType::Timestamp(_, _) if iso => Render::Timestamp,
@@ -85,7 +89,7 @@ impl WireValues {
     }
 
     /// `batch` with its rewritten columns: Postgres-formatted strings, or
-    /// the bytes of a binary `numeric`.
+    /// the bytes of a binary `numeric` or `regproc`.
     pub fn apply(&self, batch: RecordBatch) -> RecordBatch {
         if self.columns.is_empty() {
             return batch;
@@ -105,6 +109,7 @@ impl WireValues {
                 Render::TypeName => type_names(&columns[i]),
                 Render::Numeric => cast(&columns[i], &DataType::Utf8).ok(),
                 Render::NumericBinary => numerics_binary(&columns[i]),
+                Render::RegprocBinary => oid_bytes(&columns[i]),
             };
             if let Some(text) = text {
                 let data_type = text.data_type().clone();

@@ -1410,3 +1410,23 @@ SELECT c_id FROM customers ORDER BY c_id LIMIT ALL;
 
 -- id: misc_text_cast_of_numeric_aggregate
 SELECT sum(o_total)::text, avg(o_priority)::text FROM orders;
+
+-- ===== catalog as drivers read it =====
+
+-- id: cat_regproc_join
+SELECT t.typname::text, p.proname::text FROM pg_catalog.pg_type t JOIN pg_catalog.pg_proc p ON p.oid = t.typreceive WHERE t.typname IN ('int4', '_int4', 'bool', 'text') ORDER BY 1;
+
+-- id: cat_regproc_filter
+SELECT typname::text, typreceive::text, typsend::text FROM pg_catalog.pg_type WHERE (typreceive != 0 OR typsend != 0) AND typname IN ('int8', 'numeric', 'timestamptz') ORDER BY 1;
+
+-- id: cat_type_namespace
+SELECT n.nspname::text, t.typname::text FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.typname IN ('int8', 'text') ORDER BY 2;
+
+-- id: cat_system_namespaces
+SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1;
+
+-- id: cat_server_major
+SELECT current_setting('server_version_num')::int / 10000;
+
+-- id: cat_regproc_columns
+SELECT typname::text, typreceive, typsend, typmodin FROM pg_catalog.pg_type WHERE typname IN ('int8', 'bool', 'numeric') ORDER BY 1;
