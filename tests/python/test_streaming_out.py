@@ -186,6 +186,26 @@ def test_psycopg_copy_to_in_every_format(server):
         assert conn.execute("SELECT count(*) FROM readings").fetchone() == (ROWS,)
 
 
+def test_a_client_lost_mid_copy_or_cursor_leaves_the_node_serving(server):
+    import psycopg
+
+    load(server)
+    for read in ("copy", "cursor"):
+        lost = psycopg.connect(dsn(server))
+        cur = lost.cursor(name="c") if read == "cursor" else lost.cursor()
+        if read == "copy":
+            copy_cm = cur.copy("COPY (SELECT r.id FROM readings r, readings s) TO STDOUT")
+            copy = copy_cm.__enter__()
+            assert next(iter(copy))
+        else:
+            cur.itersize = 10
+            cur.execute("SELECT r.id FROM readings r, readings s")
+            assert cur.fetchone() is not None
+        lost.pgconn.finish()
+        with psycopg.connect(dsn(server), autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM readings").fetchone() == (ROWS,)
+
+
 def test_adbc_reads_a_frame_into_arrow(server):
     adbc = pytest.importorskip("adbc_driver_postgresql.dbapi")
 
