@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use apiary_engine::catalog::{Catalog, DEFAULT_HIVE};
@@ -118,6 +118,10 @@ pub struct AuthConfig {
     pub params: Arc<DefaultServerParameterProvider>,
 }
 
+/// Connection process ids, distinct across the node: `pg_stat_activity`
+/// lists them and `pg_cancel_backend` takes them.
+static PIDS: LazyLock<Arc<RandomPidSecretKeyGenerator>> = LazyLock::new(Arc::default);
+
 /// One connection's startup: access rule, database check, then SCRAM or trust.
 pub struct Startup {
     config: Arc<AuthConfig>,
@@ -132,6 +136,7 @@ impl Startup {
             SASLAuthStartupHandler::new(config.params.clone())
                 .with_scram(auth)
                 .with_connection_manager(config.connections.clone())
+                .with_pid_secret_key_generator(PIDS.clone())
         });
         Startup { config, scram }
     }
@@ -236,7 +241,7 @@ impl Startup {
         };
         protocol_negotiation(client, &startup).await?;
         save_startup_parameters_to_metadata(client, &startup);
-        let (pid, secret_key) = RandomPidSecretKeyGenerator::default().generate(client);
+        let (pid, secret_key) = PIDS.generate(client);
         client.set_pid_and_secret_key(pid, secret_key.clone());
         let (handle, guard) = self.config.connections.register(pid, secret_key);
         client

@@ -22,6 +22,7 @@ use pgwire::types::format::FormatOptions;
 
 use crate::auth::METADATA_HIVE;
 use crate::pg::{SERVER_VERSION, SERVER_VERSION_NUM};
+use crate::pg_settings;
 use crate::sqlstate::{error, from_engine};
 
 /// What a parameter reads before the client sets it.
@@ -82,18 +83,41 @@ impl Settings {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A parameter's current value; `None` for one Apiary does not know.
+    /// A parameter's current value; `None` for one neither Apiary nor
+    /// PostgreSQL knows.
     pub fn get(&self, name: &str) -> Option<String> {
         let name = name.to_ascii_lowercase();
         if let Some(value) = self.changed().get(&name) {
             return Some(value.clone());
         }
+        self.reset_value(&name)
+    }
+
+    /// What `RESET` returns a parameter to: the client's startup value,
+    /// Apiary's default, or PostgreSQL's.
+    pub fn reset_value(&self, name: &str) -> Option<String> {
+        let name = name.to_ascii_lowercase();
         self.startup.get(&name).cloned().or_else(|| {
             DEFAULTS
                 .iter()
                 .find(|(known, _)| *known == name)
                 .map(|(_, value)| value.to_string())
+                .or_else(|| pg_settings::default_value(&name))
         })
+    }
+
+    /// Where a parameter's value comes from, as `pg_settings.source` says.
+    pub fn source(&self, name: &str) -> &'static str {
+        let name = name.to_ascii_lowercase();
+        if self.changed().contains_key(&name) {
+            "session"
+        } else if self.startup.contains_key(&name) {
+            "client"
+        } else if DEFAULTS.iter().any(|(known, _)| *known == name) {
+            "override"
+        } else {
+            "default"
+        }
     }
 
     /// Every parameter with a value, sorted.
@@ -299,12 +323,12 @@ fn show(
         other => settings.get(other),
     };
     if column == "all" {
-        let rows = settings
-            .names()
+        let rows = pg_settings::names(settings)
             .into_iter()
             .map(|name| {
-                let setting = current(&name);
-                vec![Some(name), setting, None]
+                let setting = current(&name.to_ascii_lowercase());
+                let description = pg_settings::description(&name);
+                vec![Some(name), setting, description]
             })
             .collect();
         return text_rows(&SHOW_ALL_COLUMNS, rows);

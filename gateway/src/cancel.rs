@@ -6,6 +6,10 @@
 //! connection, fired by the same CancelRequest, and stops a streaming
 //! result with SQLSTATE 57014 when it fires or the statement's deadline
 //! passes. Dropping the stream stops the engine's work.
+//!
+//! The same registry answers `pg_cancel_backend(pid)` and
+//! `pg_terminate_backend(pid)` from another connection, and lists the
+//! connections' [`Activity`] for `pg_stat_activity`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,38 +18,63 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{stream, Stream, StreamExt};
-use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::ConnectionManager;
 use pgwire::error::PgWireResult;
 use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::startup::SecretKey;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::activity::Activity;
 use crate::sqlstate::error;
 
 /// A connection's identity in CancelRequests: its process id and secret key.
 type Key = (i32, Bytes);
 
-/// The cancel signals of a node's open connections.
+/// One open connection: its cancel signal and what it is doing.
+#[derive(Debug)]
+struct Registered {
+    signal: watch::Sender<u64>,
+    activity: Arc<Activity>,
+}
+
+/// The cancel signals of a node's open connections, beside pgwire's
+/// (which stops a statement's handler before its first row).
 #[derive(Debug, Default)]
 pub struct Cancels {
-    connections: Mutex<HashMap<Key, watch::Sender<u64>>>,
+    connections: Mutex<HashMap<Key, Registered>>,
+    pgwire: Arc<ConnectionManager>,
 }
 
 impl Cancels {
+    pub fn new(pgwire: Arc<ConnectionManager>) -> Self {
+        Cancels {
+            connections: Mutex::default(),
+            pgwire,
+        }
+    }
+
     /// Entries are only inserted and removed whole, so a lock poisoned by a
     /// panic elsewhere still holds usable state.
-    fn connections(&self) -> MutexGuard<'_, HashMap<Key, watch::Sender<u64>>> {
+    fn connections(&self) -> MutexGuard<'_, HashMap<Key, Registered>> {
         self.connections
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The signal for the connection with this process id and secret key,
-    /// registered until the returned value is dropped.
-    pub fn register(self: &Arc<Self>, pid: i32, secret: Bytes) -> CancelSignal {
-        let (sender, receiver) = watch::channel(0);
+    /// registered with its activity until the returned value is dropped.
+    pub fn register(
+        self: &Arc<Self>,
+        pid: i32,
+        secret: Bytes,
+        activity: Arc<Activity>,
+    ) -> CancelSignal {
+        let (signal, receiver) = watch::channel(0);
         let key = (pid, secret);
-        self.connections().insert(key.clone(), sender);
+        self.connections()
+            .insert(key.clone(), Registered { signal, activity });
         CancelSignal {
             receiver,
             registration: Some((self.clone(), key)),
@@ -54,8 +83,49 @@ impl Cancels {
 
     /// Fires the signal of the connection a CancelRequest names.
     fn cancel(&self, pid: i32, secret: Bytes) {
-        if let Some(sender) = self.connections().get(&(pid, secret)) {
-            sender.send_modify(|count| *count += 1);
+        if let Some(registered) = self.connections().get(&(pid, secret)) {
+            registered.signal.send_modify(|count| *count += 1);
+        }
+    }
+
+    /// Every open connection's activity.
+    pub fn activities(&self) -> Vec<Arc<Activity>> {
+        self.connections()
+            .values()
+            .map(|registered| registered.activity.clone())
+            .collect()
+    }
+
+    /// `pg_cancel_backend(pid)`: stops the statement the connection with
+    /// this process id is running, as its own CancelRequest would. False
+    /// when no connection of this node has the id.
+    pub fn cancel_backend(&self, pid: i32) -> bool {
+        let Some((pid, secret)) = self.connections().keys().find(|(p, _)| *p == pid).cloned()
+        else {
+            return false;
+        };
+        self.cancel(pid, secret.clone());
+        let pgwire = self.pgwire.clone();
+        tokio::spawn(async move {
+            pgwire.cancel(pid, &SecretKey::Bytes(secret)).await;
+        });
+        true
+    }
+
+    /// `pg_terminate_backend(pid)`: cancels the connection's statement and
+    /// ends the connection at its next message (57P01, as Postgres).
+    pub fn terminate_backend(&self, pid: i32) -> bool {
+        let activity = self
+            .connections()
+            .iter()
+            .find(|((p, _), _)| *p == pid)
+            .map(|(_, registered)| registered.activity.clone());
+        match activity {
+            Some(activity) => {
+                activity.terminate();
+                self.cancel_backend(pid)
+            }
+            None => false,
         }
     }
 }
@@ -134,7 +204,6 @@ impl Drop for CancelSignal {
 
 /// pgwire's cancel handling plus the connection's own signal.
 pub struct CancelQueries {
-    pub pgwire: DefaultCancelHandler,
     pub cancels: Arc<Cancels>,
 }
 
@@ -143,7 +212,10 @@ impl CancelHandler for CancelQueries {
     async fn on_cancel_request(&self, request: CancelRequest) {
         self.cancels
             .cancel(request.pid, request.secret_key.to_bytes());
-        self.pgwire.on_cancel_request(request).await;
+        self.cancels
+            .pgwire
+            .cancel(request.pid, &request.secret_key)
+            .await;
     }
 }
 
@@ -161,7 +233,9 @@ mod tests {
     #[tokio::test]
     async fn a_cancel_ends_the_stream_with_57014_and_unregisters_on_drop() {
         let cancels = Arc::new(Cancels::default());
-        let signal = cancels.register(7, Bytes::from_static(b"key"));
+        let client = "127.0.0.1:5000".parse().unwrap();
+        let activity = Arc::new(Activity::new(7, "analyst", "default", "", client));
+        let signal = cancels.register(7, Bytes::from_static(b"key"), activity);
         let mut stream = Box::pin(signal.stop_on_cancel(rows(), None));
         assert_eq!(stream.next().await.unwrap().unwrap(), 0);
         cancels.cancel(7, Bytes::from_static(b"other"));

@@ -21,10 +21,11 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, DataType, ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr,
-    FunctionArguments, Ident, JoinConstraint, JoinOperator, LimitClause, ObjectName, Query, Select,
-    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement, Subscript,
-    TableAliasColumnDef, TableFactor, TimezoneInfo, Value, Visit, VisitMut, Visitor, VisitorMut,
+    visit_relations_mut, AccessExpr, BinaryOperator, DataType, ExcludeSelectItem, Expr,
+    FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, JoinOperator,
+    LimitClause, ObjectName, ObjectNamePart, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, Statement, Subscript, TableAliasColumnDef,
+    TableFactor, TimezoneInfo, Value, Visit, VisitMut, Visitor, VisitorMut,
     WildcardAdditionalOptions,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -40,6 +41,10 @@ use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser
 
 /// Schemas whose relations are system catalogs rather than frames.
 const SYSTEM_SCHEMAS: [&str; 2] = ["pg_catalog", "information_schema"];
+
+/// `pg_catalog` relations Apiary adds to the crate's (see `pg.rs`); as in
+/// Postgres, an unqualified name finds them before any frame.
+const APIARY_CATALOG_TABLES: [&str; 1] = ["pg_stat_activity"];
 
 /// Parses Postgres SQL into statements DataFusion can plan.
 #[derive(Debug)]
@@ -116,6 +121,7 @@ impl SqlParser {
             Err(_) => self.catalog.parse(sql)?,
         };
         for statement in statements.iter_mut() {
+            qualify_apiary_catalog_tables(statement);
             rewrite_field_access(statement);
             rewrite_like_escape(statement);
             rewrite_at_time_zone(statement);
@@ -153,10 +159,30 @@ fn is_system_relation(name: &ObjectName) -> bool {
         .filter_map(|part| part.as_ident().map(|i| i.value.to_ascii_lowercase()))
         .collect();
     match parts.as_slice() {
-        [table] => PG_CATALOG_TABLES.contains(&table.as_str()),
+        [table] => {
+            PG_CATALOG_TABLES.contains(&table.as_str())
+                || APIARY_CATALOG_TABLES.contains(&table.as_str())
+        }
         [.., schema, _] => SYSTEM_SCHEMAS.contains(&schema.as_str()),
         [] => false,
     }
+}
+
+/// `pg_stat_activity` becomes `pg_catalog.pg_stat_activity`, as the
+/// crate's rule does for its own tables.
+fn qualify_apiary_catalog_tables(statement: &mut Statement) {
+    let _ = visit_relations_mut(statement, |name| {
+        if let [part] = name.0.as_slice() {
+            let is_ours = part.as_ident().is_some_and(|ident| {
+                APIARY_CATALOG_TABLES.contains(&ident.value.to_ascii_lowercase().as_str())
+            });
+            if is_ours {
+                name.0
+                    .insert(0, ObjectNamePart::Identifier(Ident::new("pg_catalog")));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// Client catalog queries (SQLAlchemy's column reflection, psql's `\d+`)

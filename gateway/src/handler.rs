@@ -39,7 +39,7 @@ use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, Type, DEFAULT_NAME};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::data::{DataRow, NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
@@ -47,6 +47,7 @@ use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::PgWireBackendMessage;
 use tokio::time::Instant;
 
+use crate::activity::{Activity, Busy};
 use crate::auth::METADATA_HIVE;
 use crate::builtin::{self, Settings};
 use crate::cancel::{CancelSignal, Cancels};
@@ -83,6 +84,8 @@ pub enum Stmt {
     Close(Option<String>),
     /// Prepared by the engine; `schema` is `None` for statements without rows.
     Engine {
+        /// The statement as `pg_stat_activity` shows it.
+        text: Arc<str>,
         prepared: Prepared,
         schema: Option<SchemaRef>,
         /// Set at Parse, cleared by the first Execute: a plan executed right
@@ -92,17 +95,58 @@ pub enum Stmt {
     },
 }
 
+impl Stmt {
+    /// The statement as `pg_stat_activity` shows it.
+    fn text(&self) -> String {
+        match self {
+            Stmt::Command { text, .. } => text.clone(),
+            Stmt::Engine { text, .. } => text.to_string(),
+            Stmt::Builtin(statement) => statement.to_string(),
+            Stmt::Copy(_) => "COPY … FROM STDIN".to_string(),
+            Stmt::CopyOut(_) => "COPY … TO STDOUT".to_string(),
+            Stmt::Declare { declare, .. } => {
+                format!("DECLARE {} CURSOR FOR {}", declare.name, declare.query)
+            }
+            Stmt::Fetch { name, moves, .. } => {
+                format!("{} {name}", if *moves { "MOVE" } else { "FETCH" })
+            }
+            Stmt::Close(name) => format!("CLOSE {}", name.as_deref().unwrap_or("ALL")),
+        }
+    }
+}
+
 /// One connection's state.
 struct Connection {
     session: Session,
     settings: Settings,
     cancel: CancelSignal,
+    activity: Arc<Activity>,
     /// Bytes of a `COPY FROM STDIN` in progress.
     copy: Mutex<Option<CopyLoad>>,
     cursors: Cursors,
 }
 
 impl Connection {
+    /// Marks `query` as this connection's running statement, unless
+    /// `pg_terminate_backend` ended the connection (57P01, fatal: pgwire
+    /// closes it).
+    fn start(&self, query: &str) -> PgWireResult<Busy> {
+        if self.activity.is_terminated() {
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".to_string(),
+                "57P01".to_string(),
+                "terminating connection due to administrator command".to_string(),
+            ))));
+        }
+        Ok(self.activity.start(query))
+    }
+
+    /// The statement ended: the connection is idle, in a block or not.
+    fn finish(&self, busy: Busy) {
+        self.activity.set_in_block(self.session.in_transaction());
+        drop(busy);
+    }
+
     /// The `COPY` in progress. It is only ever replaced or appended to, so a
     /// lock poisoned by a panic elsewhere still holds usable state.
     fn pending_copy(&self) -> std::sync::MutexGuard<'_, Option<CopyLoad>> {
@@ -118,11 +162,11 @@ pub struct QueryService {
 }
 
 impl QueryService {
-    pub fn new(node: Arc<Node>, pg: Arc<PgCatalog>) -> Self {
+    pub fn new(node: Arc<Node>, pg: Arc<PgCatalog>, cancels: Arc<Cancels>) -> Self {
         let parser = Arc::new(StatementParser {
             node,
             pg,
-            cancels: Arc::default(),
+            cancels,
             sql: SqlParser::new(),
         });
         QueryService { parser }
@@ -156,16 +200,25 @@ fn connection<C: ClientInfo + ?Sized>(
         .unwrap_or_else(|| DEFAULT_HIVE.to_string());
     let session = node.session_with(pg.system_schemas());
     let settings = Settings::from_startup(client.metadata());
-    pg.install_functions(session.context(), &hive, &settings);
-    session.use_box(&hive, DEFAULT_BOX).map_err(from_engine)?;
     let (pid, secret) = client.pid_and_secret_key();
-    let cancel = cancels.register(pid, secret.to_bytes());
+    pg.install_functions(session.context(), &hive, pid, &settings);
+    session.use_box(&hive, DEFAULT_BOX).map_err(from_engine)?;
+    let metadata = client.metadata();
+    let activity = Arc::new(Activity::new(
+        pid,
+        metadata.get("user").map_or("", String::as_str),
+        &hive,
+        metadata.get("application_name").map_or("", String::as_str),
+        client.socket_addr(),
+    ));
+    let cancel = cancels.register(pid, secret.to_bytes(), activity.clone());
     Ok(client
         .session_extensions()
         .get_or_insert_with(|| Connection {
             session,
             settings,
             cancel,
+            activity,
             copy: Mutex::new(None),
             cursors: Cursors::default(),
         }))
@@ -224,9 +277,12 @@ async fn encoded_rows(
     let first = stream.next().await;
     let batches = stream::iter(first).chain(stream);
     let encoded = fields.clone();
+    // The connection stays `active` while its rows stream.
+    let busy = conn.activity.busy();
     let rows = batches
         .map(move |batch| match batch {
             Ok(batch) => {
+                let _streaming = &busy;
                 stream::iter(encode_recordbatch(encoded.clone(), text.apply(batch))).left_stream()
             }
             Err(e) => stream::iter(vec![Err(from_datafusion(e))]).right_stream(),
@@ -719,7 +775,9 @@ impl SimpleQueryHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let conn = self.connection(client)?;
+        let busy = conn.start(query)?;
         let responses = self.run_query(client, &conn, query).await;
+        conn.finish(busy);
         let failed = match &responses {
             Ok(responses) => responses.iter().any(|r| matches!(r, Response::Error(_))),
             Err(_) => true,
@@ -825,6 +883,7 @@ impl StatementParser {
 
     /// Prepares a statement for the engine.
     async fn engine_stmt(&self, conn: &Connection, statement: Statement) -> PgWireResult<Stmt> {
+        let text = statement.to_string().into();
         let prepared = conn
             .session
             .prepare(DfStatement::Statement(Box::new(statement)))
@@ -837,6 +896,7 @@ impl StatementParser {
             _ => None,
         };
         Ok(Stmt::Engine {
+            text,
             prepared,
             schema,
             fresh: Arc::new(AtomicBool::new(true)),
@@ -1084,7 +1144,9 @@ impl ExtendedQueryHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let conn = self.connection(client)?;
+        let busy = conn.start(&portal.statement.statement.text())?;
         let response = self.execute_portal(client, &conn, portal, max_rows).await;
+        conn.finish(busy);
         if response.is_err() {
             // As in Postgres, an error inside a block aborts it.
             conn.session.fail_transaction();
@@ -1146,6 +1208,7 @@ impl QueryService {
                     prepared,
                     schema,
                     fresh,
+                    ..
                 } = query.as_ref()
                 else {
                     return Err(error("XX000", "a cursor's query was not prepared"));
@@ -1193,6 +1256,7 @@ impl QueryService {
                 prepared,
                 schema,
                 fresh,
+                ..
             } => {
                 with_timeout(timeout, async {
                     let outcome = engine_outcome(conn, portal, prepared, fresh).await?;

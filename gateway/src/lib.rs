@@ -14,6 +14,7 @@
 //! [`sqlstate`] maps engine errors to SQLSTATEs.
 //! The handlers hold no business logic: writes and DDL happen in the engine.
 
+pub mod activity;
 pub mod auth;
 pub mod builtin;
 pub mod cancel;
@@ -24,6 +25,7 @@ pub mod cursor;
 pub mod handler;
 pub mod information_schema;
 pub mod pg;
+pub mod pg_settings;
 pub mod regproc;
 pub mod server;
 pub mod sqlstate;

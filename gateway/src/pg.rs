@@ -11,19 +11,23 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use crate::activity::StatActivity;
 use crate::builtin::Settings;
+use crate::cancel::Cancels;
 use crate::information_schema::InformationSchemas;
+use crate::pg_settings::{PgSettings, ShowAllSettings};
 use crate::regproc::{load_proc_oids, RegprocCasts};
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
 use apiary_engine::catalog::Catalog;
 use apiary_engine::postgres::DeclaredTypes;
 use arrow::array::{
-    new_null_array, ArrayRef, AsArray, Int16Array, Int32Array, RecordBatch, StringArray,
-    StructArray,
+    new_null_array, ArrayRef, AsArray, BooleanArray, Int16Array, Int32Array, RecordBatch,
+    StringArray, StructArray,
 };
 use arrow::datatypes::{Field, Fields, Int64Type, SchemaRef};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::common::Column;
@@ -35,6 +39,7 @@ use datafusion::logical_expr::{
     col, create_udf, lit, ColumnarValue, Expr, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
@@ -68,25 +73,37 @@ pub struct PgCatalog {
     schema: Arc<dyn SchemaProvider>,
     information_schema: Arc<InformationSchemas>,
     static_tables: Arc<PgCatalogStaticTables>,
+    cancels: Arc<Cancels>,
 }
 
 impl PgCatalog {
-    pub fn new(catalog: Arc<Catalog>) -> DfResult<Self> {
+    /// `cancels` lists the node's connections (`pg_stat_activity`) and
+    /// cancels their statements (`pg_cancel_backend`).
+    pub fn new(catalog: Arc<Catalog>, cancels: Arc<Cancels>) -> DfResult<Self> {
         let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
         let information_schema = Arc::new(InformationSchemas::new(catalog.clone()));
         let hives: Arc<dyn CatalogProviderList> = Arc::new(HiveList::new(catalog));
+        let view = |stream: Arc<dyn PartitionStream>| -> DfResult<Arc<dyn TableProvider>> {
+            Ok(Arc::new(StreamingTable::try_new(
+                stream.schema().clone(),
+                vec![stream],
+            )?))
+        };
         let schema = Arc::new(PgCatalogSchema {
             inner: Arc::new(PgCatalogSchemaProvider::try_new(
                 hives,
                 static_tables.clone(),
                 EmptyContextProvider,
             )?),
+            settings: view(Arc::new(PgSettings::new()))?,
+            stat_activity: view(Arc::new(StatActivity::new(cancels.clone())))?,
         });
         load_proc_oids(&static_tables.pg_proc);
         Ok(PgCatalog {
             schema,
             information_schema,
             static_tables,
+            cancels,
         })
     }
 
@@ -102,9 +119,16 @@ impl PgCatalog {
     }
 
     /// Registers the Postgres functions in a connection's context;
-    /// `current_database()` answers `database`, and `current_setting()` /
-    /// `set_config()` read and write the connection's `settings`.
-    pub fn install_functions(&self, ctx: &SessionContext, database: &str, settings: &Settings) {
+    /// `current_database()` answers `database`, `pg_backend_pid()` the
+    /// connection's `pid`, and `current_setting()` / `set_config()` read and
+    /// write the connection's `settings`.
+    pub fn install_functions(
+        &self,
+        ctx: &SessionContext,
+        database: &str,
+        pid: i32,
+        settings: &Settings,
+    ) {
         for function in [
             SettingFunction::current_setting,
             SettingFunction::set_config,
@@ -112,6 +136,30 @@ impl PgCatalog {
             ctx.register_udf(ScalarUDF::from(function(settings.clone())));
         }
         ctx.register_udf(pgc::create_current_database_udf(database));
+        // `pg_settings` reads the scanning connection's values from here.
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .set_extension(Arc::new(settings.clone()));
+        ctx.register_udtf(
+            "pg_show_all_settings",
+            Arc::new(ShowAllSettings(settings.clone())),
+        );
+        ctx.register_udf(backend_signal(
+            "pg_cancel_backend",
+            &self.cancels,
+            Cancels::cancel_backend,
+        ));
+        ctx.register_udf(backend_signal(
+            "pg_terminate_backend",
+            &self.cancels,
+            Cancels::terminate_backend,
+        ));
+        // No node is a standby: every one reads and writes the root.
+        ctx.register_udf(constant(
+            "pg_is_in_recovery",
+            ScalarValue::Boolean(Some(false)),
+        ));
         ctx.add_analyzer_rule(Arc::new(RegprocCasts::default()));
         ctx.register_udf(ScalarUDF::from(CurrentSchema::new("current_schema")));
         ctx.register_udf(ScalarUDF::from(CurrentSchema::new("current_schemas")));
@@ -152,7 +200,7 @@ impl PgCatalog {
         ctx.register_udf(pgc::create_pg_relation_is_publishable_udf());
         ctx.register_udf(pgc::create_pg_get_statisticsobjdef_columns_udf());
         ctx.register_udf(encoding_to_char());
-        ctx.register_udf(pgc::create_pg_backend_pid_udf());
+        ctx.register_udf(constant("pg_backend_pid", ScalarValue::Int32(Some(pid))));
         ctx.register_udf(pgc::create_pg_relation_size_udf());
         ctx.register_udf(pgc::create_pg_total_relation_size_udf());
         ctx.register_udf(pgc::create_pg_stat_get_numscans());
@@ -217,21 +265,56 @@ fn constant(name: &str, value: ScalarValue) -> datafusion::logical_expr::ScalarU
     )
 }
 
+/// `pg_cancel_backend(pid)` or `pg_terminate_backend(pid)` over this
+/// node's connections: true when one has the process id.
+fn backend_signal(
+    name: &str,
+    cancels: &Arc<Cancels>,
+    signal: fn(&Cancels, i32) -> bool,
+) -> ScalarUDF {
+    let cancels = cancels.clone();
+    create_udf(
+        name,
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Volatile,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let pids = ColumnarValue::values_to_arrays(args)?;
+            let signalled: BooleanArray = pids[0]
+                .as_primitive::<Int64Type>()
+                .iter()
+                .map(|pid| pid.map(|pid| i32::try_from(pid).is_ok_and(|pid| signal(&cancels, pid))))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(signalled)))
+        }),
+    )
+}
+
 /// The crate's `pg_catalog` with the `pg_class` columns it lacks and
 /// clients read (SQLAlchemy's index reflection selects `reloptions`):
-/// `relacl` and `reloptions`, NULL as for a relation without either.
+/// `relacl` and `reloptions`, NULL as for a relation without either; and
+/// Apiary's own `pg_settings` and `pg_stat_activity`.
 #[derive(Debug)]
 struct PgCatalogSchema {
     inner: Arc<dyn SchemaProvider>,
+    settings: Arc<dyn TableProvider>,
+    stat_activity: Arc<dyn TableProvider>,
 }
 
 #[async_trait]
 impl SchemaProvider for PgCatalogSchema {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        names.push("pg_stat_activity".to_string());
+        names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        match name {
+            "pg_settings" => return Ok(Some(self.settings.clone())),
+            "pg_stat_activity" => return Ok(Some(self.stat_activity.clone())),
+            _ => {}
+        }
         let table = self.inner.table(name).await?;
         match table {
             Some(pg_class) if name == "pg_class" => {
@@ -276,7 +359,7 @@ impl SchemaProvider for PgCatalogSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        name == "pg_stat_activity" || self.inner.table_exist(name)
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use apiary_engine::Node;
 use pgwire::api::auth::DefaultServerParameterProvider;
-use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{ClientInfo, ConnectionManager, ErrorHandler, PgWireServerHandlers};
 use pgwire::error::PgWireError;
 use pgwire::tokio::tokio_rustls::rustls::ServerConfig;
@@ -18,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::auth::{server_parameters, AuthConfig, Startup, Users};
-use crate::cancel::CancelQueries;
+use crate::cancel::{CancelQueries, Cancels};
 use crate::handler::QueryService;
 use crate::pg::PgCatalog;
 
@@ -61,7 +60,6 @@ impl PgWireServerHandlers for Gateway {
 
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
         Arc::new(CancelQueries {
-            pgwire: DefaultCancelHandler::new(self.auth.connections.clone()),
             cancels: self.queries.cancels(),
         })
     }
@@ -113,17 +111,19 @@ pub async fn serve(
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
     };
+    let connections = Arc::new(ConnectionManager::new());
+    let cancels = Arc::new(Cancels::new(connections.clone()));
     let pg = Arc::new(
-        PgCatalog::new(node.catalog().clone())
+        PgCatalog::new(node.catalog().clone(), cancels.clone())
             .map_err(|e| std::io::Error::other(format!("pg_catalog: {e}")))?,
     );
     let params: Arc<DefaultServerParameterProvider> = Arc::new(server_parameters());
     let gateway = Arc::new(Gateway {
-        queries: Arc::new(QueryService::new(node.clone(), pg)),
+        queries: Arc::new(QueryService::new(node.clone(), pg, cancels)),
         auth: Arc::new(AuthConfig {
             users: Arc::new(config.users.clone()),
             catalog: node.catalog().clone(),
-            connections: Arc::new(ConnectionManager::new()),
+            connections,
             params,
         }),
     });
