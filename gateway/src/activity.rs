@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -260,10 +262,72 @@ impl PartitionStream for StatActivity {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let batch = self.batch();
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            futures::stream::once(async move { batch }),
-        ))
+        one_batch(&self.schema, self.batch())
     }
+}
+
+/// `pg_stat_gssapi`: one row per connection; none uses GSSAPI (pgAdmin
+/// reads its own row on connect).
+#[derive(Debug)]
+pub struct StatGssapi {
+    schema: SchemaRef,
+    cancels: Arc<Cancels>,
+}
+
+impl StatGssapi {
+    pub fn new(cancels: Arc<Cancels>) -> Self {
+        let flag = |name: &str| Field::new(name, DataType::Boolean, false);
+        let schema = Schema::new(vec![
+            Field::new("pid", DataType::Int32, true),
+            flag("gss_authenticated"),
+            Field::new("principal", DataType::Utf8, true),
+            flag("encrypted"),
+            flag("credentials_delegated"),
+        ]);
+        StatGssapi {
+            schema: Arc::new(schema),
+            cancels,
+        }
+    }
+
+    fn batch(&self) -> datafusion::error::Result<RecordBatch> {
+        let mut pids: Vec<i32> = self
+            .cancels
+            .activities()
+            .iter()
+            .filter(|a| !a.is_terminated())
+            .map(|a| a.pid)
+            .collect();
+        pids.sort_unstable();
+        let no = || -> ArrayRef { Arc::new(BooleanArray::from(vec![false; pids.len()])) };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(pids.clone())),
+            no(),
+            Arc::new(StringArray::from(vec![None::<&str>; pids.len()])),
+            no(),
+            no(),
+        ];
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+impl PartitionStream for StatGssapi {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        one_batch(&self.schema, self.batch())
+    }
+}
+
+/// A catalog view's rows, computed when it is scanned, as one batch.
+pub fn one_batch(
+    schema: &SchemaRef,
+    batch: datafusion::error::Result<RecordBatch>,
+) -> SendableRecordBatchStream {
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema.clone(),
+        futures::stream::once(async move { batch }),
+    ))
 }

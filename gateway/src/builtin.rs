@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use apiary_engine::catalog::DEFAULT_BOX;
+use apiary_engine::postgres::quote_ident;
 use apiary_engine::Session;
 use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
 use futures::stream;
@@ -41,7 +42,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("lc_collate", "C"),
     ("lc_ctype", "C"),
     ("max_identifier_length", "63"),
-    ("search_path", "\"$user\", public"),
+    // The box a connection starts in (Postgres's default names `public`,
+    // which a hive has only if someone made it).
+    ("search_path", "\"$user\", \"default\""),
     ("server_encoding", "UTF8"),
     ("server_version", SERVER_VERSION),
     ("server_version_num", SERVER_VERSION_NUM),
@@ -188,6 +191,7 @@ pub fn is_builtin(statement: &Statement) -> bool {
             | Statement::Close { .. }
             | Statement::LISTEN { .. }
             | Statement::UNLISTEN { .. }
+            | Statement::Lock(_)
     )
 }
 
@@ -215,7 +219,7 @@ pub fn run(
     let tag = |t: &str| Ok(Response::Execution(Tag::new(t)));
     match statement {
         Statement::Set(set) => run_set(session, settings, set),
-        Statement::ShowVariable { variable } => show(session, settings, variable),
+        Statement::ShowVariable { variable } => show(settings, variable),
         Statement::Rollback {
             savepoint: Some(name),
             ..
@@ -252,6 +256,9 @@ pub fn run(
         Statement::Close { .. } => tag("CLOSE CURSOR"),
         Statement::LISTEN { .. } => tag("LISTEN"),
         Statement::UNLISTEN { .. } => tag("UNLISTEN"),
+        // A statement reads each frame at one committed version, so there
+        // is nothing to lock against (pg_dump locks what it dumps).
+        Statement::Lock(_) => tag("LOCK TABLE"),
         other => Err(error("0A000", format!("{other} is not supported"))),
     }
 }
@@ -262,7 +269,12 @@ fn run_set(session: &Session, settings: &Settings, set: &Set) -> PgWireResult<Re
     } = set
     {
         let name = variable.to_string().to_ascii_lowercase();
-        let value = values.iter().map(expr_text).collect::<Vec<_>>().join(", ");
+        let text = if name == "search_path" {
+            search_path_entry
+        } else {
+            expr_text
+        };
+        let value = values.iter().map(text).collect::<Vec<_>>().join(", ");
         if name == "search_path" {
             use_search_path(session, &value)?;
         }
@@ -313,15 +325,11 @@ fn show_column(variable: &[datafusion::sql::sqlparser::ast::Ident]) -> String {
 }
 
 fn show(
-    session: &Session,
     settings: &Settings,
     variable: &[datafusion::sql::sqlparser::ast::Ident],
 ) -> PgWireResult<Response> {
     let column = show_column(variable);
-    let current = |name: &str| match name {
-        "search_path" => Some(session.current().1),
-        other => settings.get(other),
-    };
+    let current = |name: &str| settings.get(name);
     if column == "all" {
         let rows = pg_settings::names(settings)
             .into_iter()
@@ -369,6 +377,22 @@ pub fn unknown_parameter(name: &str) -> PgWireError {
 
 fn show_field(name: &str) -> FieldInfo {
     FieldInfo::new(name.into(), None, None, Type::TEXT, FieldFormat::Text)
+}
+
+/// A schema of `SET search_path` as Postgres keeps it: an unquoted name
+/// in lower case, and quoted where it must be (`"$user"`, `"default"`).
+fn search_path_entry(expr: &Expr) -> String {
+    match expr {
+        Expr::Identifier(ident) if ident.quote_style.is_none() => {
+            quote_ident(&ident.value.to_lowercase()).into_owned()
+        }
+        Expr::Identifier(ident) => quote_ident(&ident.value).into_owned(),
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => quote_ident(s).into_owned(),
+            _ => expr_text(expr),
+        },
+        _ => expr_text(expr),
+    }
 }
 
 fn expr_text(expr: &Expr) -> String {

@@ -30,7 +30,10 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
+
+use crate::pg::{catalog_oid, APIARY_TABLES};
 use datafusion_postgres::datafusion_pg_catalog::sql::rules::{
     AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall,
     FixArrayLiteral, FixVersionColumnName, PrependUnqualifiedPgTableName,
@@ -42,9 +45,14 @@ use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser
 /// Schemas whose relations are system catalogs rather than frames.
 const SYSTEM_SCHEMAS: [&str; 2] = ["pg_catalog", "information_schema"];
 
-/// `pg_catalog` relations Apiary adds to the crate's (see `pg.rs`); as in
-/// Postgres, an unqualified name finds them before any frame.
-const APIARY_CATALOG_TABLES: [&str; 1] = ["pg_stat_activity"];
+/// Table functions over no frame (`FROM unnest(…)` in a catalog query).
+const TABLE_FUNCTIONS: [&str; 5] = [
+    "unnest",
+    "generate_series",
+    "pg_get_keywords",
+    "pg_show_all_settings",
+    "pg_options_to_table",
+];
 
 /// Parses Postgres SQL into statements DataFusion can plan.
 #[derive(Debug)]
@@ -85,6 +93,8 @@ impl SqlParser {
 
     /// Parses `sql` (one or more statements) and rewrites each.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
+        let rewritten = rewrite_tokens(sql);
+        let sql = rewritten.as_deref().unwrap_or(sql);
         let frame_rules = |statement| {
             self.frame_rules
                 .iter()
@@ -108,8 +118,8 @@ impl SqlParser {
                             if reads_frames(&plain) {
                                 frame_rules(any_subquery_as_in(plain))
                             } else {
-                                vectors_as_arrays(null_correlated_subqueries_in_select_lists(
-                                    rewritten,
+                                name_subscripts_as_substr(vectors_as_arrays(
+                                    null_correlated_subqueries_in_select_lists(rewritten),
                                 ))
                             }
                         })
@@ -122,6 +132,7 @@ impl SqlParser {
         };
         for statement in statements.iter_mut() {
             qualify_apiary_catalog_tables(statement);
+            user_as_session_user(statement);
             rewrite_field_access(statement);
             rewrite_like_escape(statement);
             rewrite_at_time_zone(statement);
@@ -133,23 +144,51 @@ impl SqlParser {
 }
 
 /// Whether `statement` names any relation outside the system catalogs: a
-/// frame, or a CTE (which may read one).
+/// frame. A CTE's name is not one; what its body reads decides (asyncpg's
+/// type introspection is a recursive CTE over `pg_type`).
 fn reads_frames(statement: &Statement) -> bool {
-    struct Relations(bool);
-    impl Visitor for Relations {
+    struct Ctes(HashSet<String>);
+    impl Visitor for Ctes {
+        type Break = ();
+
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            if let Some(with) = &query.with {
+                for cte in &with.cte_tables {
+                    self.0.insert(cte.alias.name.value.to_ascii_lowercase());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct Relations<'a> {
+        ctes: &'a HashSet<String>,
+        frames: bool,
+    }
+    impl Visitor for Relations<'_> {
         type Break = ();
 
         fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
-            if !is_system_relation(relation) {
-                self.0 = true;
+            let is_cte = match relation.0.as_slice() {
+                [part] => part
+                    .as_ident()
+                    .is_some_and(|i| self.ctes.contains(&i.value.to_ascii_lowercase())),
+                _ => false,
+            };
+            if !is_cte && !is_system_relation(relation) {
+                self.frames = true;
                 return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
         }
     }
-    let mut relations = Relations(false);
+    let mut ctes = Ctes(HashSet::new());
+    let _ = statement.visit(&mut ctes);
+    let mut relations = Relations {
+        ctes: &ctes.0,
+        frames: false,
+    };
     let _ = statement.visit(&mut relations);
-    relations.0
+    relations.frames
 }
 
 fn is_system_relation(name: &ObjectName) -> bool {
@@ -161,11 +200,39 @@ fn is_system_relation(name: &ObjectName) -> bool {
     match parts.as_slice() {
         [table] => {
             PG_CATALOG_TABLES.contains(&table.as_str())
-                || APIARY_CATALOG_TABLES.contains(&table.as_str())
+                || APIARY_TABLES.contains(&table.as_str())
+                || TABLE_FUNCTIONS.contains(&table.as_str())
         }
         [.., schema, _] => SYSTEM_SCHEMAS.contains(&schema.as_str()),
         [] => false,
     }
+}
+
+/// A bare `user` is `current_user` (Postgres reserves the word; a column
+/// of that name is always quoted), which is `session_user()` here.
+fn user_as_session_user(statement: &mut Statement) {
+    struct User;
+    impl VisitorMut for User {
+        type Break = ();
+
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let is_user = match expr {
+                Expr::Identifier(ident) => {
+                    ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("user")
+                }
+                Expr::Function(f) => {
+                    matches!(f.args, FunctionArguments::None)
+                        && f.name.to_string().eq_ignore_ascii_case("user")
+                }
+                _ => false,
+            };
+            if is_user {
+                *expr = parse_expr("session_user()");
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(statement, &mut User);
 }
 
 /// `pg_stat_activity` becomes `pg_catalog.pg_stat_activity`, as the
@@ -174,7 +241,7 @@ fn qualify_apiary_catalog_tables(statement: &mut Statement) {
     let _ = visit_relations_mut(statement, |name| {
         if let [part] = name.0.as_slice() {
             let is_ours = part.as_ident().is_some_and(|ident| {
-                APIARY_CATALOG_TABLES.contains(&ident.value.to_ascii_lowercase().as_str())
+                APIARY_TABLES.contains(&ident.value.to_ascii_lowercase().as_str())
             });
             if is_ours {
                 name.0
@@ -213,6 +280,12 @@ fn null_in_select(select: &mut Select) {
         type Break = ();
 
         fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            // DataFusion cannot plan a subquery in a CASE branch, which
+            // is evaluated per row (pg_dump's `typrelkind`).
+            if let Expr::Case { .. } = expr {
+                let _ = VisitMut::visit(expr, &mut AllSubqueries);
+                return ControlFlow::Continue(());
+            }
             let query = match expr {
                 Expr::Subquery(query) => Some(&**query),
                 // `ARRAY(SELECT …)`, which psql's `\d+` and `\du` use.
@@ -227,6 +300,21 @@ fn null_in_select(select: &mut Select) {
                 _ => None,
             };
             if query.is_some_and(is_correlated) {
+                // An `ARRAY(…)` stays an array for the function around it.
+                *expr = match expr {
+                    Expr::Function(_) => parse_expr("CAST(NULL AS TEXT[])"),
+                    _ => Expr::value(Value::Null),
+                };
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct AllSubqueries;
+    impl VisitorMut for AllSubqueries {
+        type Break = ();
+
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Subquery(_) = expr {
                 *expr = Expr::value(Value::Null);
             }
             ControlFlow::Continue(())
@@ -245,14 +333,39 @@ fn is_correlated(query: &Query) -> bool {
     struct Names {
         relations: HashSet<String>,
         qualifiers: Vec<String>,
+        /// A table function over a column (`FROM unnest(evttags)`,
+        /// `pg_options_to_table(fdwoptions)`) reads the outer row.
+        lateral: bool,
     }
     impl Visitor for Names {
         type Break = ();
 
         fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            let arguments: Vec<&Expr> = match factor {
+                TableFactor::Table {
+                    args: Some(args), ..
+                } => args
+                    .args
+                    .iter()
+                    .filter_map(|arg| match arg {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr),
+                        _ => None,
+                    })
+                    .collect(),
+                TableFactor::UNNEST { array_exprs, .. } => array_exprs.iter().collect(),
+                _ => vec![],
+            };
+            if arguments
+                .iter()
+                .any(|e| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)))
+            {
+                self.lateral = true;
+            }
             if let TableFactor::Table { name, alias, .. } = factor {
+                // An alias hides the relation's own name, as in Postgres.
                 if let Some(alias) = alias {
                     self.relations.insert(alias.name.value.to_ascii_lowercase());
+                    return ControlFlow::Continue(());
                 }
                 let parts: Vec<String> = name
                     .0
@@ -283,12 +396,14 @@ fn is_correlated(query: &Query) -> bool {
     let mut names = Names {
         relations: HashSet::new(),
         qualifiers: Vec::new(),
+        lateral: false,
     };
     let _ = query.visit(&mut names);
-    names
-        .qualifiers
-        .iter()
-        .any(|q| !names.relations.contains(q))
+    names.lateral
+        || names
+            .qualifiers
+            .iter()
+            .any(|q| !names.relations.contains(q))
 }
 
 /// Columns the crate keeps as space-separated text where Postgres has an
@@ -728,6 +843,10 @@ fn rewrite_postgres_clauses(statement: &mut Statement) {
         }
 
         fn pre_visit_table_factor(&mut self, table: &mut TableFactor) -> ControlFlow<()> {
+            if let Some(one_row) = scalar_function_as_table(table) {
+                *table = one_row;
+                return ControlFlow::Continue(());
+            }
             if let TableFactor::Table {
                 name,
                 args: Some(_),
@@ -750,6 +869,64 @@ fn rewrite_postgres_clauses(statement: &mut Statement) {
         }
     }
     let _ = VisitMut::visit(statement, &mut Clauses);
+}
+
+/// Scalar functions clients call in FROM (Grafana's
+/// `string_to_array(current_setting('search_path'), ',') AS parts`).
+const SCALAR_FUNCTIONS_IN_FROM: &[&str] = &[
+    "string_to_array",
+    "regexp_split_to_array",
+    "regexp_match",
+    "parse_ident",
+    "current_schemas",
+    "array_append",
+    "array_prepend",
+    "array_cat",
+    "array_remove",
+    "array_replace",
+];
+
+/// A scalar function in FROM is a one-row table whose column is named by
+/// the alias, as in Postgres: `f(x) AS a` becomes `(SELECT f(x) AS a) AS a`.
+fn scalar_function_as_table(table: &TableFactor) -> Option<TableFactor> {
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        alias,
+        ..
+    } = table
+    else {
+        return None;
+    };
+    let function = name.0.last()?.as_ident()?.value.to_lowercase();
+    if !SCALAR_FUNCTIONS_IN_FROM.contains(&function.as_str()) {
+        return None;
+    }
+    let arguments: Vec<String> = args.args.iter().map(ToString::to_string).collect();
+    let (alias, column) = match alias {
+        Some(alias) => {
+            let column = alias.columns.first().map_or(&alias.name, |c| &c.name);
+            let columns: Vec<String> = alias.columns.iter().map(|c| c.name.to_string()).collect();
+            let list = match columns.is_empty() {
+                true => String::new(),
+                false => format!("({})", columns.join(", ")),
+            };
+            (format!("{}{list}", alias.name), column.to_string())
+        }
+        None => (function.clone(), function.clone()),
+    };
+    let sql = format!(
+        "SELECT * FROM (SELECT {name}({}) AS {column}) AS {alias}",
+        arguments.join(", ")
+    );
+    let mut parsed = Parser::parse_sql(&PostgreSqlDialect {}, &sql).ok()?;
+    let Some(Statement::Query(query)) = parsed.pop() else {
+        return None;
+    };
+    let SetExpr::Select(select) = *query.body else {
+        return None;
+    };
+    select.from.into_iter().next().map(|from| from.relation)
 }
 
 /// Whether a numeric literal fits the 38 digits of a `numeric` here
@@ -953,6 +1130,96 @@ fn type_column_name(data_type: &DataType) -> String {
     }
 }
 
+/// Rewrites that must happen before parsing, on the statement's tokens;
+/// `None` when the text has nothing to rewrite.
+///
+/// - `'pg_class'::regclass` (or `'pg_catalog.pg_class'::pg_catalog.regclass`)
+///   is the catalog's OID, as pg_dump compares `classid` with it. The
+///   crate's rule finds a name in `pg_class`, which lists frames only; a
+///   numeric string it takes as the OID itself, so the name becomes that.
+/// - `OPERATOR(pg_catalog.=)` is the plain operator: the SQL parser cannot
+///   read it before `ANY (…)` (pg_dump's and psql's pattern lookups).
+fn rewrite_tokens(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("regclass") && !lower.contains("operator") {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let is_word = |token: &Token, word: &str| matches!(token, Token::Word(w) if w.value.eq_ignore_ascii_case(word));
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < tokens.len() {
+        let rest = &tokens[i..];
+        // OPERATOR ( pg_catalog . op )
+        if let [op, Token::LParen, schema, Token::Period, operator, Token::RParen, ..] = rest {
+            if is_word(op, "operator") && is_word(schema, "pg_catalog") {
+                out.push(operator.clone());
+                changed = true;
+                i += 6;
+                continue;
+            }
+        }
+        if let Token::SingleQuotedString(name) = &rest[0] {
+            let cast_to_regclass = match &rest[1..] {
+                [Token::DoubleColon, schema, Token::Period, t, ..]
+                    if is_word(schema, "pg_catalog") =>
+                {
+                    is_word(t, "regclass")
+                }
+                [Token::DoubleColon, t, ..] => is_word(t, "regclass"),
+                _ => false,
+            };
+            let lower = name.to_ascii_lowercase();
+            let catalog = lower.strip_prefix("pg_catalog.").unwrap_or(&lower);
+            if let (true, Some(oid)) = (cast_to_regclass, catalog_oid(catalog)) {
+                out.push(Token::SingleQuotedString(oid.to_string()));
+                changed = true;
+                i += 1;
+                continue;
+            }
+        }
+        out.push(rest[0].clone());
+        i += 1;
+    }
+    changed.then(|| out.iter().map(ToString::to_string).collect())
+}
+
+/// Columns of Postgres's `name` type, which subscripts read as characters
+/// from 0 (pg_dump's `typname[0] = '_'`).
+const NAME_COLUMNS: [&str; 8] = [
+    "typname", "relname", "nspname", "attname", "proname", "conname", "rolname", "datname",
+];
+
+/// `typname[0]` becomes `substr(typname, 1, 1)` in catalog statements.
+fn name_subscripts_as_substr(mut statement: Statement) -> Statement {
+    struct Subscripts;
+    impl VisitorMut for Subscripts {
+        type Break = ();
+
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::CompoundFieldAccess { root, access_chain } = expr else {
+                return ControlFlow::Continue(());
+            };
+            let column = match root.as_ref() {
+                Expr::Identifier(ident) => Some(ident),
+                Expr::CompoundIdentifier(parts) => parts.last(),
+                _ => None,
+            };
+            let is_name = column
+                .is_some_and(|c| NAME_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
+            if let ([AccessExpr::Subscript(Subscript::Index { index })], true) =
+                (access_chain.as_slice(), is_name)
+            {
+                *expr = parse_expr(&format!("substr({root}, ({index}) + 1, 1)"));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(&mut statement, &mut Subscripts);
+    statement
+}
+
 /// Postgres reads a field of a composite value as `(expr).field`;
 /// DataFusion plans the same access written `expr['field']`. This turns the
 /// first form into the second in a parsed statement (pgJDBC's
@@ -1044,7 +1311,10 @@ mod tests {
         let parsed = parse_one(
             "SELECT r.rolname, ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_catalog.pg_roles r",
         );
-        assert!(parsed.contains("NULL AS memberof"), "{parsed}");
+        assert!(
+            parsed.contains("CAST(NULL AS TEXT[]) AS memberof"),
+            "{parsed}"
+        );
     }
 
     #[test]
@@ -1117,7 +1387,11 @@ mod tests {
         ));
         assert!(relation("SELECT * FROM pg_compat_test"));
         assert!(relation("SELECT * FROM h.b.pg_class"));
-        assert!(relation("WITH x AS (SELECT 1) SELECT * FROM x"));
+        // A CTE's name is not a frame; its body tells.
+        assert!(!relation(
+            "WITH x AS (SELECT oid FROM pg_type) SELECT * FROM x"
+        ));
+        assert!(relation("WITH x AS (SELECT * FROM clicks) SELECT * FROM x"));
         assert!(relation("INSERT INTO t VALUES (1)"));
     }
 }

@@ -29,7 +29,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
-use datafusion_postgres::arrow_pg::datatypes::{encode_recordbatch, into_pg_type};
+use datafusion_postgres::arrow_pg::datatypes::encode_recordbatch;
 use futures::stream::BoxStream;
 use futures::{stream, Sink, SinkExt, StreamExt, TryStreamExt};
 use pgwire::api::copy::CopyHandler;
@@ -59,6 +59,7 @@ use crate::pg::PgCatalog;
 use crate::sqlstate::{error, from_datafusion, from_engine};
 use crate::types::{pg_fields, postgres_schema};
 use crate::wire_values::WireValues;
+use apiary_engine::postgres::quote_ident;
 
 /// A statement as kept between Parse and Execute.
 #[derive(Debug, Clone)]
@@ -139,6 +140,19 @@ impl Connection {
             ))));
         }
         Ok(self.activity.start(query))
+    }
+
+    /// Runs an Apiary command (`USE BOX`, `SHOW FRAMES`, …) if `sql` is
+    /// one. A command that changes the current box changes `search_path`
+    /// with it, as `SET search_path` changes the box.
+    async fn command(&self, sql: &str) -> PgWireResult<Option<QueryResult>> {
+        let (_, before) = self.session.current();
+        let result = self.session.command(sql).await.map_err(from_engine)?;
+        let (_, after) = self.session.current();
+        if after != before {
+            self.settings.set("search_path", &quote_ident(&after))?;
+        }
+        Ok(result)
     }
 
     /// The statement ended: the connection is idle, in a block or not.
@@ -805,7 +819,7 @@ impl QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let timeout = conn.settings.statement_timeout();
-        if let Some(result) = conn.session.command(query).await.map_err(from_engine)? {
+        if let Some(result) = conn.command(query).await? {
             return Ok(vec![result_response(
                 result,
                 &Format::UnifiedText,
@@ -1012,7 +1026,7 @@ impl QueryParser for StatementParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let conn = self.connection(client)?;
-        if let Some(result) = conn.session.command(sql).await.map_err(from_engine)? {
+        if let Some(result) = conn.command(sql).await? {
             return Ok(Some(Stmt::Command {
                 text: sql.to_string(),
                 schema: result.schema,
@@ -1061,7 +1075,7 @@ impl QueryParser for StatementParser {
         parameter_types(plan)?
             .iter()
             .map(|ty| match ty {
-                Some(ty) => into_pg_type(ty),
+                Some(ty) => crate::types::parameter_type(ty),
                 None => Ok(Type::UNKNOWN),
             })
             .collect()
@@ -1184,7 +1198,7 @@ impl QueryService {
         }
         match &portal.statement.statement {
             Stmt::Command { text, .. } => {
-                let result = conn.session.command(text).await.map_err(from_engine)?;
+                let result = conn.command(text).await?;
                 let result = result.ok_or_else(|| error("XX000", "command vanished"))?;
                 result_response(result, format, &conn.settings)
             }

@@ -158,6 +158,33 @@ const VIEWS: &[(&str, &[&str])] = &[
             "#position_in_unique_constraint",
         ],
     ),
+    (
+        "referential_constraints",
+        &[
+            "constraint_catalog",
+            "constraint_schema",
+            "constraint_name",
+            "unique_constraint_catalog",
+            "unique_constraint_schema",
+            "unique_constraint_name",
+            "match_option",
+            "update_rule",
+            "delete_rule",
+        ],
+    ),
+    (
+        "character_sets",
+        &[
+            "character_set_catalog",
+            "character_set_schema",
+            "character_set_name",
+            "character_repertoire",
+            "form_of_use",
+            "default_collate_catalog",
+            "default_collate_schema",
+            "default_collate_name",
+        ],
+    ),
 ];
 
 /// Schemas every hive has besides its boxes.
@@ -312,7 +339,18 @@ impl View {
                     ]
                 })
                 .collect(),
-            // Frames have no views, keys or unique constraints.
+            // One encoding, as in a Postgres database (Power BI asks).
+            "character_sets" => vec![vec![
+                NULL,
+                NULL,
+                text("UTF8"),
+                text("UCS"),
+                text("UTF8"),
+                text(hive_name),
+                text("pg_catalog"),
+                text("C"),
+            ]],
+            // Frames have no views, keys, foreign keys or unique constraints.
             _ => vec![],
         }
     }

@@ -27,6 +27,7 @@ pub mod information_schema;
 pub mod pg;
 pub mod pg_settings;
 pub mod regproc;
+pub mod roles;
 pub mod server;
 pub mod sqlstate;
 pub mod types;

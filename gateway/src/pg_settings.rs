@@ -20,10 +20,10 @@ use datafusion::datasource::MemTable;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use serde_json::Value;
 
+use crate::activity::one_batch;
 use crate::builtin::Settings;
 
 /// One parameter as PostgreSQL describes it.
@@ -216,11 +216,7 @@ impl PartitionStream for PgSettings {
             .get_extension::<Settings>()
             .map(|settings| settings.as_ref().clone())
             .unwrap_or_default();
-        let batch = batch(&settings);
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            futures::stream::once(async move { batch }),
-        ))
+        one_batch(&self.schema, batch(&settings))
     }
 }
 

@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 use datafusion_postgres::arrow_pg::datatypes::{
-    arrow_schema_to_pg_fields, field_into_pg_type, PG_OID_ALIAS_KEY,
+    arrow_schema_to_pg_fields, field_into_pg_type, into_pg_type, PG_OID_ALIAS_KEY,
 };
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
@@ -50,7 +50,7 @@ pub fn pg_fields(
     format: &Format,
     options: Option<Arc<FormatOptions>>,
 ) -> PgWireResult<Vec<FieldInfo>> {
-    let fields = arrow_schema_to_pg_fields(schema, format, options)?;
+    let fields = arrow_schema_to_pg_fields(&without_stale_oid_kinds(schema), format, options)?;
     Ok(fields
         .into_iter()
         .zip(schema.fields())
@@ -72,6 +72,52 @@ pub fn pg_fields(
             }
         })
         .collect())
+}
+
+/// `schema` without the OID kind on columns that are no longer OIDs: a
+/// cast keeps its input's metadata, so `typelem::regtype::text` would be
+/// described as `oid` while its values are text. `regproc` columns are
+/// the exception: they hold function names (see `regproc.rs`).
+fn without_stale_oid_kinds(schema: &Schema) -> Schema {
+    let fields: Vec<FieldRef> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let kind = field.metadata().get(PG_OID_ALIAS_KEY).map(String::as_str);
+            let stale = kind.is_some_and(|kind| kind != "regproc")
+                && !matches!(field.data_type(), DataType::Int32 | DataType::UInt32);
+            if stale {
+                let mut metadata = field.metadata().clone();
+                metadata.remove(PG_OID_ALIAS_KEY);
+                Arc::new(field.as_ref().clone().with_metadata(metadata))
+            } else {
+                field.clone()
+            }
+        })
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+/// The Postgres type a parameter of `data_type` is described as: an
+/// array of OIDs (`$1::oid[]`) is `oid[]` (or `regtype[]`, …), as its
+/// elements' kind says; anything else by its Arrow type.
+pub fn parameter_type(data_type: &DataType) -> PgWireResult<Type> {
+    if let DataType::List(element) = data_type {
+        let kind = element.metadata().get(PG_OID_ALIAS_KEY).map(String::as_str);
+        let array = match kind {
+            Some("oid") => Some(Type::OID_ARRAY),
+            Some("regtype") => Some(Type::REGTYPE_ARRAY),
+            Some("regclass") => Some(Type::REGCLASS_ARRAY),
+            Some("regproc") => Some(Type::REGPROC_ARRAY),
+            Some("regnamespace") => Some(Type::REGNAMESPACE_ARRAY),
+            Some("regrole") => Some(Type::REGROLE_ARRAY),
+            _ => None,
+        };
+        if let Some(array) = array {
+            return Ok(array);
+        }
+    }
+    into_pg_type(data_type)
 }
 
 /// The type and type modifier of a column declared `varchar`,

@@ -1103,6 +1103,15 @@ SELECT upper(l_part), count(*) FROM lineitem GROUP BY 1 ORDER BY 1;
 -- id: str_regexp_like_filter
 SELECT count(*) FROM lineitem WHERE l_part ~ '^part-[ACE]$';
 
+-- id: str_format_columns
+SELECT c_id, format('%s|%I|%L|%5s|%-3s|', c_name, c_region, c_name, c_id, c_region) FROM customers ORDER BY c_id;
+
+-- id: str_format_positions_and_nulls
+SELECT format('%2$s %1$s %%', 'a', 'b'), format('[%s][%L]', NULL, NULL), format('%s %s %s', true, 2.50, DATE '2024-02-29');
+
+-- id: str_quote_ident_keywords
+SELECT quote_ident('default'), quote_ident('Abc'), quote_ident('clicks'), quote_ident('a b'), quote_ident('user'), quote_ident('1st');
+
 -- id: str_varchar_columns
 SELECT id, vc, length(vc), vc || '!' FROM kinds ORDER BY id;
 

@@ -1,6 +1,7 @@
 """Clients beyond Python's drivers, run as a user would run them against
 `apiary serve` on a local root and on S3: node-postgres and postgres.js
-(tests/node/clients.mjs), pgbench in each of its query modes, and what
+(tests/node/clients.mjs), pgbench in each of its query modes, pg_dump
+(its dumps restored into a real PostgreSQL), and what
 monitoring tools read (`pg_stat_activity`, `pg_settings`) and call
 (`pg_cancel_backend`, `pg_terminate_backend`)."""
 
@@ -10,11 +11,12 @@ import pathlib
 import re
 import subprocess
 import threading
-import time
 
 import pytest
 
+from test_differential import postgres  # noqa: F401  (fixture)
 from test_gateway import dsn, server  # noqa: F401  (fixture)
+from test_swarm import wait_for
 
 NODE_DIR = pathlib.Path(__file__).resolve().parents[1] / "node"
 
@@ -79,16 +81,6 @@ def test_pgbench_reports_a_failing_script(server, tmp_path):
     assert psql(server, "SELECT 1").strip() == "1"
 
 
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
 def test_pg_stat_activity_lists_connections_and_cancels_or_terminates_one(server):
     """What pgAdmin's dashboard and `psql` users do: list the running
     queries, cancel one, terminate a connection."""
@@ -124,7 +116,7 @@ def test_pg_stat_activity_lists_connections_and_cancels_or_terminates_one(server
     thread.start()
     wait_for(lambda: watcher.execute(
         "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active' AND query = %s",
-        (worker_pid, long_query)).fetchall())
+        (worker_pid, long_query)).fetchall(), 10, "the long query to show as active")
     assert watcher.execute("SELECT pg_cancel_backend(%s)", (worker_pid,)).fetchone() == (True,)
     thread.join(20)
     assert not thread.is_alive()
@@ -178,3 +170,52 @@ def test_pg_settings_lists_every_parameter_with_the_session_values(server):
         shown = conn.execute("SHOW ALL").fetchall()
         assert len(shown) == count + 1 and ("work_mem", "64MB") in [r[:2] for r in shown]
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+
+
+def pg_dump(port: int, *args: str) -> str:
+    run = subprocess.run(["pg_dump", "-h", "127.0.0.1", "-p", str(port), "-U", "analyst", *args, "default"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_pg_dump_schema_and_data_restore_into_postgresql(server, postgres):
+    """`pg_dump --schema-only` and `pg_dump -t frame --data-only` from
+    Debian's client, and the dumps load into a real PostgreSQL."""
+    import psycopg
+
+    psql(
+        server,
+        "CREATE SCHEMA sales",
+        "CREATE TABLE sales.orders (id BIGINT NOT NULL, item TEXT, price DOUBLE PRECISION, at TIMESTAMP, "
+        "ok BOOLEAN, n SMALLINT, d DATE, raw BYTEA)",
+        "INSERT INTO sales.orders VALUES (1, 'tea', 2.5, '2024-01-02 03:04:05', true, 1, '2024-01-01', '\\x0102'), "
+        "(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL), "
+        "(3, E'tab\\there, \"quoted\"', -0.25, '2024-02-29 00:00:00', false, -3, '1999-12-31', '\\x')",
+        "CREATE TABLE notes (body TEXT)",
+    )
+    # Owners are the connected user (role 10, who owns everything here).
+    assert "ALTER TABLE sales.orders OWNER TO analyst;" in pg_dump(server, "--schema-only")
+    # Restored elsewhere, where that role need not exist.
+    schema = pg_dump(server, "--schema-only", "--no-owner")
+    assert "CREATE SCHEMA sales;" in schema
+    assert ("CREATE TABLE sales.orders (\n    id bigint NOT NULL,\n    item text,\n    price double precision,\n"
+            "    at timestamp without time zone,\n    ok boolean,\n    n smallint,\n    d date,\n    raw bytea\n);") in schema
+    assert 'CREATE TABLE "default".notes' in schema
+    assert "COPY" not in schema
+    data = pg_dump(server, "-t", "sales.orders", "--data-only")
+    assert "COPY sales.orders (id, item, price, at, ok, n, d, raw) FROM stdin;" in data
+    assert "notes" not in data
+
+    # Both load into PostgreSQL and give back the same rows.
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS restored")
+        conn.execute("CREATE DATABASE restored")
+    restored = postgres.replace("dbname=postgres", "dbname=restored")
+    for dump in (schema, data):
+        load = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", restored], input=dump,
+                              capture_output=True, text=True, timeout=60)
+        assert load.returncode == 0, load.stderr
+    query = "SELECT id, item, price, at, ok, n, d, raw FROM sales.orders ORDER BY id"
+    with psycopg.connect(restored) as pg, psycopg.connect(dsn(server)) as apiary:
+        assert pg.execute(query).fetchall() == apiary.execute(query).fetchall()

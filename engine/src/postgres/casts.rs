@@ -14,7 +14,8 @@
 //! - Intervals compare as Postgres compares them (`'1 day' = '24 hours'`),
 //!   counting a month as 30 days.
 //! - `to_hex()` of an `int4` writes its 32 bits (`ffffffff` for -1).
-//! - `concat()` writes a boolean as `t`/`f`, as Postgres's text of one.
+//! - `concat()` and `format()` write a boolean as `t`/`f`, as Postgres's
+//!   text of one.
 //! - `date_trunc` of a date is a `timestamptz`.
 //! - `array_length`, `cardinality` and `gcd`/`lcm` of `int4`s are `int4`,
 //!   and `length(bytea)` counts bytes.
@@ -428,9 +429,9 @@ fn as_postgres(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             f.args.insert(0, bits);
             Ok(Transformed::yes(Expr::ScalarFunction(f)))
         }
-        // `concat()` writes a boolean as Postgres's `t`/`f`.
+        // `concat()` and `format()` write a boolean as Postgres's `t`/`f`.
         Expr::ScalarFunction(mut f)
-            if matches!(f.func.name(), "concat" | "concat_ws")
+            if matches!(f.func.name(), "concat" | "concat_ws" | "format")
                 && f.args.iter().any(|a| boolean(a, &type_of).is_some()) =>
         {
             for arg in f.args.iter_mut() {

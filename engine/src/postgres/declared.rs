@@ -23,7 +23,9 @@ use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::sql::sqlparser::ast::{CharacterLength, DataType as SqlType, ExactNumberInfo};
+use datafusion::sql::sqlparser::ast::{
+    ArrayElemTypeDef, CharacterLength, DataType as SqlType, ExactNumberInfo,
+};
 
 use super::columnar;
 
@@ -78,11 +80,57 @@ impl TypePlanner for DeclaredTypes {
             )),
             _ => None,
         };
+        if let Some(kind) = oid_array_kind(sql_type) {
+            // `oid[]` (asyncpg's `$1::oid[]`): the elements keep their OID
+            // kind, so the array is described as `oid[]`, not `int4[]`.
+            let element = Field::new_list_field(DataType::Int32, true)
+                .with_metadata(HashMap::from([(OID_ALIAS_KEY.to_string(), kind)]));
+            let list = DataType::List(Arc::new(element));
+            return Ok(Some(Arc::new(Field::new("", list, true))));
+        }
+        if is_quoted_char(sql_type) {
+            // Postgres's one-byte `"char"` (`relkind`, `typtype`): text here,
+            // as the catalogs keep those columns.
+            return Ok(Some(Arc::new(Field::new("", DataType::Utf8, true))));
+        }
         match (declared, &self.inner) {
             (Some((data_type, declared)), _) => Ok(Some(declared_field(data_type, declared))),
             (None, Some(inner)) => inner.plan_type_field(sql_type),
             (None, None) => Ok(None),
         }
+    }
+}
+
+/// Field metadata naming the OID kind of an `Int32` (`oid`, `regtype`, …),
+/// as the catalogs' columns carry it.
+pub const OID_ALIAS_KEY: &str = "pg.oid_alias";
+
+/// The element kind of `oid[]`, `regtype[]`, `regclass[]`, … .
+fn oid_array_kind(sql_type: &SqlType) -> Option<String> {
+    let SqlType::Array(ArrayElemTypeDef::SquareBracket(element, _)) = sql_type else {
+        return None;
+    };
+    let SqlType::Custom(name, modifiers) = element.as_ref() else {
+        return None;
+    };
+    let kind = name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    let is_oid = matches!(
+        kind.as_str(),
+        "oid" | "regtype" | "regclass" | "regproc" | "regnamespace" | "regrole"
+    );
+    (modifiers.is_empty() && is_oid).then_some(kind)
+}
+
+/// `"char"`, quoted: the catalogs' single-character type, not `char(1)`.
+fn is_quoted_char(sql_type: &SqlType) -> bool {
+    match sql_type {
+        SqlType::Custom(name, modifiers) if modifiers.is_empty() => match name.0.as_slice() {
+            [part] => part
+                .as_ident()
+                .is_some_and(|ident| ident.quote_style == Some('"') && ident.value == "char"),
+            _ => false,
+        },
+        _ => false,
     }
 }
 

@@ -33,6 +33,7 @@ mod exact;
 mod exact_sum;
 mod extract;
 mod formats;
+mod identifiers;
 mod intervals;
 mod literals;
 mod nesting;
@@ -46,6 +47,7 @@ mod text;
 
 pub use declared::DeclaredTypes;
 pub use error::{sql_error, SqlError};
+pub use identifiers::quote_ident;
 pub use nesting::{check_nesting, MAX_NESTING};
 pub use text::{float_text, wall_clock};
 
@@ -166,7 +168,7 @@ pub fn register_table_functions(state: &mut SessionState) {
 }
 
 /// Postgres's functions that DataFusion lacks (`mod`, `div`, `sign`,
-/// `ceiling`, `width_bucket`, `format`, `age`, …) and its names for
+/// `ceiling`, `width_bucket`, `format`, `quote_ident`, `age`, …) and its names for
 /// aggregates DataFusion has under another name (`variance`, `every`).
 pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
     datafusion_pg_functions::register_all(registry);
@@ -176,6 +178,11 @@ pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
     // Every function a rule or planner here puts in a plan, so that a task
     // fragment decoded on another node finds it by name.
     let planned = [
+        // Over columns too (the crate's answer only constants). The alias
+        // is taken over as well: a registry rebuilt from its entries would
+        // otherwise bring the crate's `format` back under its own name.
+        ScalarUDF::from(identifiers::TextFunction::format()).with_aliases(["sprintf"]),
+        ScalarUDF::from(identifiers::TextFunction::quote_ident()),
         ScalarUDF::from(exact::ExactMath::div()),
         ScalarUDF::from(exact::ExactMath::sqrt()),
         ScalarUDF::from(exact::ExactMath::power()),
