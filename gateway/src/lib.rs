@@ -22,6 +22,7 @@ pub mod compat;
 pub mod copy;
 pub mod copy_out;
 pub mod cursor;
+pub mod declared_columns;
 pub mod handler;
 pub mod information_schema;
 pub mod pg;

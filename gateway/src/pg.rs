@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::activity::{StatActivity, StatGssapi};
 use crate::builtin::Settings;
 use crate::cancel::Cancels;
+use crate::declared_columns::{DeclaredColumn, Part};
 use crate::information_schema::InformationSchemas;
 use crate::pg_settings::{PgSettings, ShowAllSettings};
 use crate::regproc::{load_proc_oids, RegprocCasts};
@@ -37,8 +38,8 @@ use datafusion::error::DataFusionError;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{
-    col, create_udf, lit, ColumnarValue, Expr, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, TypeSignature, Volatility,
+    col, create_udf, lit, ColumnarValue, Expr, JoinType, LogicalPlanBuilder, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
@@ -83,7 +84,7 @@ impl PgCatalog {
     pub fn new(catalog: Arc<Catalog>, cancels: Arc<Cancels>) -> DfResult<Self> {
         let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
         let information_schema = Arc::new(InformationSchemas::new(catalog.clone()));
-        let hives: Arc<dyn CatalogProviderList> = Arc::new(HiveList::new(catalog));
+        let hives: Arc<dyn CatalogProviderList> = Arc::new(HiveList::new(catalog.clone()));
         let view = |stream: Arc<dyn PartitionStream>| -> DfResult<Arc<dyn TableProvider>> {
             Ok(Arc::new(StreamingTable::try_new(
                 stream.schema().clone(),
@@ -101,6 +102,7 @@ impl PgCatalog {
             stat_gssapi: view(Arc::new(StatGssapi::new(cancels.clone())))?,
             roles: view(Arc::new(Roles::new(RoleView::Roles)))?,
             user: view(Arc::new(Roles::new(RoleView::User)))?,
+            catalog: catalog.clone(),
         });
         load_proc_oids(&static_tables.pg_proc);
         Ok(PgCatalog {
@@ -335,6 +337,8 @@ struct PgCatalogSchema {
     stat_gssapi: Arc<dyn TableProvider>,
     roles: Arc<dyn TableProvider>,
     user: Arc<dyn TableProvider>,
+    /// The registry, for frames' declared column types.
+    catalog: Arc<Catalog>,
 }
 
 #[async_trait]
@@ -496,6 +500,80 @@ fn empty_catalog(name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
 }
 
 impl PgCatalogSchema {
+    /// `pg_attribute` with frames' declared types (`varchar(20)`,
+    /// `numeric(10,2)`; see declared_columns.rs), found through the
+    /// column's relation and namespace; and its option and ACL arrays as
+    /// NULL arrays (pg_dump's `array_to_string(attoptions, ', ')`).
+    async fn attributes(
+        &self,
+        pg_attribute: Arc<dyn TableProvider>,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        let (Some(pg_class), Some(pg_namespace)) = (
+            self.inner.table("pg_class").await?,
+            self.inner.table("pg_namespace").await?,
+        ) else {
+            return Ok(pg_attribute);
+        };
+        let relations = LogicalPlanBuilder::scan("c", provider_as_source(pg_class), None)?
+            .project(vec![
+                col("c.oid").alias("rel_oid"),
+                col("c.relname").alias("rel_name"),
+                col("c.relnamespace").alias("rel_namespace"),
+            ])?
+            .build()?;
+        let namespaces = LogicalPlanBuilder::scan("n", provider_as_source(pg_namespace), None)?
+            .project(vec![
+                col("n.oid").alias("ns_oid"),
+                col("n.nspname").alias("ns_name"),
+            ])?
+            .build()?;
+        let declared = |part| {
+            ScalarUDF::from(DeclaredColumn::new(self.catalog.clone(), part)).call(vec![
+                col("ns_name"),
+                col("rel_name"),
+                col("a.attname"),
+                col(match part {
+                    Part::TypeOid => "a.atttypid",
+                    Part::TypeModifier => "a.atttypmod",
+                }),
+            ])
+        };
+        let nulls = lit(ScalarValue::try_from(DataType::new_list(
+            DataType::Utf8,
+            true,
+        ))?);
+        let columns: Vec<Expr> = pg_attribute
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                let name = f.name().as_str();
+                match name {
+                    "atttypid" => declared(Part::TypeOid).alias(name),
+                    "atttypmod" => declared(Part::TypeModifier).alias(name),
+                    "attacl" | "attoptions" | "attfdwoptions" => nulls.clone().alias(name),
+                    _ => col(format!("a.{name}")).alias(name),
+                }
+            })
+            .collect();
+        let plan = LogicalPlanBuilder::scan("a", provider_as_source(pg_attribute), None)?
+            .join(
+                relations,
+                JoinType::Left,
+                (vec!["a.attrelid"], vec!["rel_oid"]),
+                None,
+            )?
+            .join(
+                namespaces,
+                JoinType::Left,
+                (vec!["rel_namespace"], vec!["ns_oid"]),
+                None,
+            )?
+            .project(columns)?
+            .build()?;
+        Ok(Arc::new(ViewTable::new(plan, None)))
+    }
+
     /// The catalog `name` as Apiary shows it, from the crate's `table`.
     async fn shaped(
         &self,
@@ -522,18 +600,18 @@ impl PgCatalogSchema {
                 pg_rewrite.schema(),
                 vec![vec![]],
             )?))),
-            // Option and ACL arrays, NULL for every column, are arrays
-            // (pg_dump's `array_to_string(attoptions, ', ')`), and so are
-            // the vectors of a catalog with no rows.
-            Some(table) if matches!(name, "pg_attribute" | "pg_partitioned_table") => {
+            Some(pg_attribute) if name == "pg_attribute" => {
+                self.attributes(pg_attribute).await.map(Some)
+            }
+            // The vectors of a catalog with no rows are NULL arrays.
+            Some(table) if name == "pg_partitioned_table" => {
                 let null_list = |element: DataType| -> DfResult<Expr> {
                     Ok(lit(ScalarValue::try_from(DataType::new_list(
                         element, true,
                     ))?))
                 };
-                let (texts, ints) = (null_list(DataType::Utf8)?, null_list(DataType::Int32)?);
+                let ints = null_list(DataType::Int32)?;
                 let as_array = |column: &str| match column {
-                    "attacl" | "attoptions" | "attfdwoptions" => Some(texts.clone().alias(column)),
                     "partattrs" | "partclass" | "partcollation" => Some(ints.clone().alias(column)),
                     _ => None,
                 };

@@ -187,11 +187,11 @@ def test_pg_dump_schema_and_data_restore_into_postgresql(server, postgres):
     psql(
         server,
         "CREATE SCHEMA sales",
-        "CREATE TABLE sales.orders (id BIGINT NOT NULL, item TEXT, price DOUBLE PRECISION, at TIMESTAMP, "
-        "ok BOOLEAN, n SMALLINT, d DATE, raw BYTEA)",
-        "INSERT INTO sales.orders VALUES (1, 'tea', 2.5, '2024-01-02 03:04:05', true, 1, '2024-01-01', '\\x0102'), "
-        "(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL), "
-        "(3, E'tab\\there, \"quoted\"', -0.25, '2024-02-29 00:00:00', false, -3, '1999-12-31', '\\x')",
+        "CREATE TABLE sales.orders (id BIGINT NOT NULL, item VARCHAR(20), price NUMERIC(10,2), at TIMESTAMP, "
+        "ok BOOLEAN, n SMALLINT, d DATE, raw BYTEA, score DOUBLE PRECISION)",
+        "INSERT INTO sales.orders VALUES (1, 'tea', 2.5, '2024-01-02 03:04:05', true, 1, '2024-01-01', '\\x0102', 0.1), "
+        "(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL), "
+        "(3, E'tab\\there, \"quoted\"', -0.25, '2024-02-29 00:00:00', false, -3, '1999-12-31', '\\x', -1e300)",
         "CREATE TABLE notes (body TEXT)",
     )
     # Owners are the connected user (role 10, who owns everything here).
@@ -199,12 +199,13 @@ def test_pg_dump_schema_and_data_restore_into_postgresql(server, postgres):
     # Restored elsewhere, where that role need not exist.
     schema = pg_dump(server, "--schema-only", "--no-owner")
     assert "CREATE SCHEMA sales;" in schema
-    assert ("CREATE TABLE sales.orders (\n    id bigint NOT NULL,\n    item text,\n    price double precision,\n"
-            "    at timestamp without time zone,\n    ok boolean,\n    n smallint,\n    d date,\n    raw bytea\n);") in schema
+    assert ("CREATE TABLE sales.orders (\n    id bigint NOT NULL,\n    item character varying(20),\n"
+            "    price numeric(10,2),\n    at timestamp without time zone,\n    ok boolean,\n    n smallint,\n"
+            "    d date,\n    raw bytea,\n    score double precision\n);") in schema
     assert 'CREATE TABLE "default".notes' in schema
     assert "COPY" not in schema
     data = pg_dump(server, "-t", "sales.orders", "--data-only")
-    assert "COPY sales.orders (id, item, price, at, ok, n, d, raw) FROM stdin;" in data
+    assert "COPY sales.orders (id, item, price, at, ok, n, d, raw, score) FROM stdin;" in data
     assert "notes" not in data
 
     # Both load into PostgreSQL and give back the same rows.
@@ -216,6 +217,6 @@ def test_pg_dump_schema_and_data_restore_into_postgresql(server, postgres):
         load = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", restored], input=dump,
                               capture_output=True, text=True, timeout=60)
         assert load.returncode == 0, load.stderr
-    query = "SELECT id, item, price, at, ok, n, d, raw FROM sales.orders ORDER BY id"
+    query = "SELECT id, item, price, at, ok, n, d, raw, score FROM sales.orders ORDER BY id"
     with psycopg.connect(restored) as pg, psycopg.connect(dsn(server)) as apiary:
         assert pg.execute(query).fetchall() == apiary.execute(query).fetchall()

@@ -408,4 +408,3 @@ mod tests {
         assert!(format("%x", &[Some("one")]).is_err());
     }
 }
-
