@@ -164,6 +164,20 @@ impl PgCatalog {
         // Frames have the default privileges and no triggers (pg_dump).
         ctx.register_udf(Answer::null("acldefault", DataType::Utf8));
         ctx.register_udf(Answer::null("pg_get_triggerdef", DataType::Utf8));
+        // Tablespaces have no directory; the one encoding is UTF8 (psql's
+        // `\db` and `\dO`).
+        ctx.register_udf(Answer::always(
+            "pg_tablespace_location",
+            ScalarValue::Utf8(Some(String::new())),
+        ));
+        ctx.register_udf(Answer::always(
+            "pg_char_to_encoding",
+            ScalarValue::Int32(Some(6)),
+        ));
+        ctx.register_udf(constant(
+            "getdatabaseencoding",
+            ScalarValue::Utf8(Some("UTF8".to_string())),
+        ));
         // No node is a standby: every one reads and writes the root.
         ctx.register_udf(constant(
             "pg_is_in_recovery",
@@ -187,6 +201,15 @@ impl PgCatalog {
             "pg_function_is_visible",
             "pg_type_is_visible",
             "pg_collation_is_visible",
+            "pg_conversion_is_visible",
+            "pg_operator_is_visible",
+            "pg_opclass_is_visible",
+            "pg_opfamily_is_visible",
+            "pg_statistics_obj_is_visible",
+            "pg_ts_config_is_visible",
+            "pg_ts_dict_is_visible",
+            "pg_ts_parser_is_visible",
+            "pg_ts_template_is_visible",
         ] {
             ctx.register_udf(Answer::always(name, ScalarValue::Boolean(Some(true))));
         }
@@ -247,6 +270,8 @@ impl PgCatalog {
             "pg_get_function_arguments",
             "pg_get_function_identity_arguments",
             "pg_get_indexdef",
+            "pg_get_functiondef",
+            "pg_get_function_sqlbody",
         ] {
             ctx.register_udf(Answer::null(name, DataType::Utf8));
         }
@@ -594,6 +619,23 @@ impl PgCatalogSchema {
                 };
                 reshaped(name, pg_class, owner, added).map(Some)
             }
+            // ACL and configuration arrays are arrays, NULL here (psql's
+            // `\dn+`, `\df+` and `\drds` join them with `array_to_string`).
+            Some(table) if matches!(name, "pg_namespace" | "pg_db_role_setting" | "pg_proc") => {
+                let table = match name {
+                    "pg_namespace" => with_system_namespaces(table)?,
+                    _ => table,
+                };
+                let nulls = lit(ScalarValue::try_from(DataType::new_list(
+                    DataType::Utf8,
+                    true,
+                ))?);
+                let as_array = |column: &str| {
+                    matches!(column, "nspacl" | "setconfig" | "proacl" | "proconfig")
+                        .then(|| nulls.clone().alias(column))
+                };
+                reshaped(name, table, as_array, vec![]).map(Some)
+            }
             // The crate's rows are the rules of Postgres's system views,
             // which `pg_class` does not list; frames have no rules.
             Some(pg_rewrite) if name == "pg_rewrite" => Ok(Some(Arc::new(MemTable::try_new(
@@ -631,30 +673,30 @@ impl PgCatalogSchema {
                 };
                 reshaped(name, pg_constraint, as_array, vec![]).map(Some)
             }
-            Some(pg_namespace) if name == "pg_namespace" => {
-                let system = MemTable::try_new(
-                    pg_namespace.schema(),
-                    vec![vec![system_namespaces(&pg_namespace.schema())?]],
-                )?;
-                let plan = LogicalPlanBuilder::scan(
-                    "pg_namespace",
-                    provider_as_source(pg_namespace),
-                    None,
-                )?
-                .union(
-                    LogicalPlanBuilder::scan(
-                        "pg_namespace_system",
-                        provider_as_source(Arc::new(system)),
-                        None,
-                    )?
-                    .build()?,
-                )?
-                .build()?;
-                Ok(Some(Arc::new(ViewTable::new(plan, None))))
-            }
             other => Ok(other),
         }
     }
+}
+
+/// `pg_namespace` with the system schemas' rows (see [`system_namespaces`]).
+fn with_system_namespaces(
+    pg_namespace: Arc<dyn TableProvider>,
+) -> DfResult<Arc<dyn TableProvider>> {
+    let system = MemTable::try_new(
+        pg_namespace.schema(),
+        vec![vec![system_namespaces(&pg_namespace.schema())?]],
+    )?;
+    let plan = LogicalPlanBuilder::scan("pg_namespace", provider_as_source(pg_namespace), None)?
+        .union(
+            LogicalPlanBuilder::scan(
+                "pg_namespace_system",
+                provider_as_source(Arc::new(system)),
+                None,
+            )?
+            .build()?,
+        )?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 /// `table` under `name` with some columns computed (`replace` gives their

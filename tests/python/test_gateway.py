@@ -196,6 +196,31 @@ CREATE TABLE events.clicks (id BIGINT, page TEXT);
 \\dt+ events.*
 \\l+
 \\du
+\\dn+
+\\dp events.*
+\\z
+\\di
+\\dv
+\\dm
+\\ds
+\\dE
+\\dD
+\\dy
+\\dx
+\\dc
+\\dC
+\\do
+\\da
+\\df
+\\df+ version
+\\dF
+\\db
+\\dg
+\\dl
+\\des
+\\dRp
+\\drds
+\\dconfig work_mem
 SHOW ALL;
 SELECT page, count(*) AS n FROM events.clicks GROUP BY page ORDER BY n DESC;
 """
@@ -208,6 +233,10 @@ SELECT page, count(*) AS n FROM events.clicks GROUP BY page ORDER BY n DESC;
     assert "COPY 3" in out.stdout
     assert out.stdout.count('Table "events.clicks"') == 3, out.stdout
     assert "List of roles" in out.stdout and "Stats target" in out.stdout
+    for title in ("List of schemas", "Access privileges", "List of casts", "List of operators",
+                  "List of functions", "List of tablespaces", "List of text search configurations",
+                  "List of configuration parameters"):
+        assert title in out.stdout, title
     assert re.search(r"^\s*server_version\s*\|\s*15\.0\s*\|", out.stdout, re.M), out.stdout
     assert "events" in out.stdout
     assert "/home" in out.stdout and "2" in out.stdout
