@@ -620,8 +620,14 @@ impl PgCatalogSchema {
                 reshaped(name, pg_class, owner, added).map(Some)
             }
             // ACL and configuration arrays are arrays, NULL here (psql's
-            // `\dn+`, `\df+` and `\drds` join them with `array_to_string`).
-            Some(table) if matches!(name, "pg_namespace" | "pg_db_role_setting" | "pg_proc") => {
+            // `\dn+`, `\df+` and `\drds` join them with `array_to_string`;
+            // pg_dump compares `proacl` with `initprivs`).
+            Some(table)
+                if matches!(
+                    name,
+                    "pg_namespace" | "pg_db_role_setting" | "pg_proc" | "pg_init_privs"
+                ) =>
+            {
                 let table = match name {
                     "pg_namespace" => with_system_namespaces(table)?,
                     _ => table,
@@ -631,8 +637,11 @@ impl PgCatalogSchema {
                     true,
                 ))?);
                 let as_array = |column: &str| {
-                    matches!(column, "nspacl" | "setconfig" | "proacl" | "proconfig")
-                        .then(|| nulls.clone().alias(column))
+                    matches!(
+                        column,
+                        "nspacl" | "setconfig" | "proacl" | "proconfig" | "initprivs"
+                    )
+                    .then(|| nulls.clone().alias(column))
                 };
                 reshaped(name, table, as_array, vec![]).map(Some)
             }
