@@ -563,10 +563,7 @@ impl PgCatalogSchema {
                 }),
             ])
         };
-        let nulls = lit(ScalarValue::try_from(DataType::new_list(
-            DataType::Utf8,
-            true,
-        ))?);
+        let nulls = null_array(DataType::Utf8)?;
         let columns: Vec<Expr> = pg_attribute
             .schema()
             .fields()
@@ -607,10 +604,7 @@ impl PgCatalogSchema {
     ) -> DfResult<Option<Arc<dyn TableProvider>>> {
         match table {
             Some(pg_class) if name == "pg_class" => {
-                let nulls = lit(ScalarValue::try_from(DataType::new_list(
-                    DataType::Utf8,
-                    true,
-                ))?);
+                let nulls = null_array(DataType::Utf8)?;
                 let added = vec![nulls.clone().alias("relacl"), nulls.alias("reloptions")];
                 // Frames belong to the one role (OID 10) that owns everything.
                 let owner = |column: &str| {
@@ -632,10 +626,7 @@ impl PgCatalogSchema {
                     "pg_namespace" => with_system_namespaces(table)?,
                     _ => table,
                 };
-                let nulls = lit(ScalarValue::try_from(DataType::new_list(
-                    DataType::Utf8,
-                    true,
-                ))?);
+                let nulls = null_array(DataType::Utf8)?;
                 let as_array = |column: &str| {
                     matches!(
                         column,
@@ -656,12 +647,7 @@ impl PgCatalogSchema {
             }
             // The vectors of a catalog with no rows are NULL arrays.
             Some(table) if name == "pg_partitioned_table" => {
-                let null_list = |element: DataType| -> DfResult<Expr> {
-                    Ok(lit(ScalarValue::try_from(DataType::new_list(
-                        element, true,
-                    ))?))
-                };
-                let ints = null_list(DataType::Int32)?;
+                let ints = null_array(DataType::Int32)?;
                 let as_array = |column: &str| match column {
                     "partattrs" | "partclass" | "partcollation" => Some(ints.clone().alias(column)),
                     _ => None,
@@ -706,6 +692,14 @@ fn with_system_namespaces(
         )?
         .build()?;
     Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+/// A NULL array of `element`s: the value of the catalogs' ACL, option
+/// and vector columns, which frames never have.
+fn null_array(element: DataType) -> DfResult<Expr> {
+    Ok(lit(ScalarValue::try_from(DataType::new_list(
+        element, true,
+    ))?))
 }
 
 /// `table` under `name` with some columns computed (`replace` gives their
