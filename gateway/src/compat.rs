@@ -116,12 +116,18 @@ impl SqlParser {
                         .zip(plain)
                         .map(|(rewritten, plain)| {
                             if reads_frames(&plain) {
-                                frame_rules(any_subquery_as_in(plain))
-                            } else {
-                                name_subscripts_as_substr(vectors_as_arrays(
-                                    null_correlated_subqueries_in_select_lists(rewritten),
-                                ))
+                                return frame_rules(any_subquery_as_in(plain));
                             }
+                            // Unless the crate swapped the whole query, its
+                            // rules but the one that drops subqueries.
+                            let swapped = rewritten != self.catalog.rewrite(plain.clone());
+                            let statement = match swapped {
+                                true => rewritten,
+                                false => frame_rules(plain),
+                            };
+                            name_subscripts_as_substr(vectors_as_arrays(
+                                null_unplannable_subqueries(statement),
+                            ))
                         })
                         .collect()
                 } else {
@@ -252,13 +258,16 @@ fn qualify_apiary_catalog_tables(statement: &mut Statement) {
     });
 }
 
-/// Client catalog queries (SQLAlchemy's column reflection, psql's `\d+`)
-/// put correlated scalar and `ARRAY(…)` subqueries inside expressions of the
-/// select list, which DataFusion cannot plan. They read catalogs Apiary
-/// leaves empty for frames (defaults, identity sequences, collations), so
-/// NULL is their answer; the crate's own rule does the same for subqueries
-/// that are a whole select item.
-fn null_correlated_subqueries_in_select_lists(mut statement: Statement) -> Statement {
+/// Correlated subqueries DataFusion cannot plan, in the select lists of
+/// client catalog queries: `ARRAY(SELECT …)` (psql's `\d+` and `\du`),
+/// and scalar subqueries that are `array_agg(…)` of the same, whose own
+/// select list reads the outer row (SQLAlchemy's identity options) or
+/// whose WHERE compares it by more than `=` (psql's collation of a
+/// column). They read catalogs Apiary leaves empty
+/// for frames (inheritance, role memberships, sequences), so NULL is their
+/// answer. Other correlated scalar subqueries are planned as they are (see
+/// the engine's `SingleRowSubqueries`).
+fn null_unplannable_subqueries(mut statement: Statement) -> Statement {
     struct SelectLists;
     impl VisitorMut for SelectLists {
         type Break = ();
@@ -280,42 +289,26 @@ fn null_in_select(select: &mut Select) {
         type Break = ();
 
         fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            // DataFusion cannot plan a subquery in a CASE branch, which
-            // is evaluated per row (pg_dump's `typrelkind`).
-            if let Expr::Case { .. } = expr {
-                let _ = VisitMut::visit(expr, &mut AllSubqueries);
-                return ControlFlow::Continue(());
-            }
-            let query = match expr {
-                Expr::Subquery(query) => Some(&**query),
-                // `ARRAY(SELECT …)`, which psql's `\d+` and `\du` use.
+            match expr {
+                Expr::Subquery(query)
+                    if is_correlated(query)
+                        && (projects_outer_row(query)
+                            || correlates_beyond_equality(query)
+                            || aggregates_an_array(query)) =>
+                {
+                    *expr = Expr::value(Value::Null);
+                }
                 Expr::Function(function)
                     if function.name.to_string().eq_ignore_ascii_case("array") =>
                 {
-                    match &function.args {
-                        FunctionArguments::Subquery(query) => Some(&**query),
-                        _ => None,
+                    if let FunctionArguments::Subquery(query) = &function.args {
+                        if is_correlated(query) {
+                            // It stays an array for the function around it.
+                            *expr = parse_expr("CAST(NULL AS TEXT[])");
+                        }
                     }
                 }
-                _ => None,
-            };
-            if query.is_some_and(is_correlated) {
-                // An `ARRAY(…)` stays an array for the function around it.
-                *expr = match expr {
-                    Expr::Function(_) => parse_expr("CAST(NULL AS TEXT[])"),
-                    _ => Expr::value(Value::Null),
-                };
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    struct AllSubqueries;
-    impl VisitorMut for AllSubqueries {
-        type Break = ();
-
-        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            if let Expr::Subquery(_) = expr {
-                *expr = Expr::value(Value::Null);
+                _ => {}
             }
             ControlFlow::Continue(())
         }
@@ -327,83 +320,151 @@ fn null_in_select(select: &mut Select) {
     }
 }
 
-/// Whether a subquery refers to a relation it does not read itself. Only
-/// qualified column names are judged; catalog clients qualify them all.
-fn is_correlated(query: &Query) -> bool {
-    struct Names {
-        relations: HashSet<String>,
-        qualifiers: Vec<String>,
-        /// A table function over a column (`FROM unnest(evttags)`,
-        /// `pg_options_to_table(fdwoptions)`) reads the outer row.
-        lateral: bool,
-    }
-    impl Visitor for Names {
-        type Break = ();
-
-        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-            let arguments: Vec<&Expr> = match factor {
-                TableFactor::Table {
-                    args: Some(args), ..
-                } => args
-                    .args
-                    .iter()
-                    .filter_map(|arg| match arg {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr),
-                        _ => None,
-                    })
-                    .collect(),
-                TableFactor::UNNEST { array_exprs, .. } => array_exprs.iter().collect(),
-                _ => vec![],
-            };
-            if arguments
-                .iter()
-                .any(|e| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)))
-            {
-                self.lateral = true;
-            }
-            if let TableFactor::Table { name, alias, .. } = factor {
-                // An alias hides the relation's own name, as in Postgres.
-                if let Some(alias) = alias {
-                    self.relations.insert(alias.name.value.to_ascii_lowercase());
-                    return ControlFlow::Continue(());
-                }
-                let parts: Vec<String> = name
-                    .0
-                    .iter()
-                    .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
-                    .collect();
-                // `pg_catalog.pg_type.oid` and `pg_type.oid` both name it.
-                for start in 0..parts.len() {
-                    self.relations.insert(parts[start..].join("."));
-                }
-            }
-            ControlFlow::Continue(())
-        }
-
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            if let Expr::CompoundIdentifier(idents) = expr {
-                if let Some((_, qualifier)) = idents.split_last() {
-                    let qualifier: Vec<String> = qualifier
-                        .iter()
-                        .map(|i| i.value.to_ascii_lowercase())
-                        .collect();
-                    self.qualifiers.push(qualifier.join("."));
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut names = Names {
-        relations: HashSet::new(),
-        qualifiers: Vec::new(),
-        lateral: false,
+/// Whether a subquery's one column is `array_agg(…)`: `ARRAY(SELECT …)`
+/// written the other way (asyncpg's composite attribute types).
+fn aggregates_an_array(query: &Query) -> bool {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
     };
-    let _ = query.visit(&mut names);
+    matches!(
+        select.projection.as_slice(),
+        [SelectItem::UnnamedExpr(Expr::Function(function))
+            | SelectItem::ExprWithAlias { expr: Expr::Function(function), .. }]
+            if function.name.to_string().eq_ignore_ascii_case("array_agg")
+    )
+}
+
+/// Whether a correlated subquery's select list reads the outer row.
+fn projects_outer_row(query: &Query) -> bool {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return true;
+    };
+    let mut items = select.clone();
+    items.selection = None;
+    items.having = None;
+    let mut only_items = query.clone();
+    *only_items.body = SetExpr::Select(items);
+    only_items.order_by = None;
+    is_correlated(&only_items)
+}
+
+/// The relations a query reads and the qualifiers of the column names it
+/// uses. Only qualified column names are judged; catalog clients qualify
+/// them all.
+#[derive(Default)]
+struct Names {
+    relations: HashSet<String>,
+    qualifiers: Vec<String>,
+    /// A table function over a column (`FROM unnest(evttags)`,
+    /// `pg_options_to_table(fdwoptions)`) reads the outer row.
+    lateral: bool,
+}
+
+impl Names {
+    fn of(node: &impl Visit) -> Names {
+        let mut names = Names::default();
+        let _ = node.visit(&mut names);
+        names
+    }
+}
+
+impl Visitor for Names {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        let arguments: Vec<&Expr> = match factor {
+            TableFactor::Table {
+                args: Some(args), ..
+            } => args
+                .args
+                .iter()
+                .filter_map(|arg| match arg {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr),
+                    _ => None,
+                })
+                .collect(),
+            TableFactor::UNNEST { array_exprs, .. } => array_exprs.iter().collect(),
+            _ => vec![],
+        };
+        if arguments
+            .iter()
+            .any(|e| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)))
+        {
+            self.lateral = true;
+        }
+        if let TableFactor::Table { name, alias, .. } = factor {
+            // An alias hides the relation's own name, as in Postgres.
+            if let Some(alias) = alias {
+                self.relations.insert(alias.name.value.to_ascii_lowercase());
+                return ControlFlow::Continue(());
+            }
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+                .collect();
+            // `pg_catalog.pg_type.oid` and `pg_type.oid` both name it.
+            for start in 0..parts.len() {
+                self.relations.insert(parts[start..].join("."));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        if let Expr::CompoundIdentifier(idents) = expr {
+            if let Some((_, qualifier)) = idents.split_last() {
+                let qualifier: Vec<String> = qualifier
+                    .iter()
+                    .map(|i| i.value.to_ascii_lowercase())
+                    .collect();
+                self.qualifiers.push(qualifier.join("."));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+/// Whether a subquery refers to a relation it does not read itself.
+fn is_correlated(query: &Query) -> bool {
+    let names = Names::of(query);
     names.lateral
         || names
             .qualifiers
             .iter()
             .any(|q| !names.relations.contains(q))
+}
+
+/// Whether a subquery's WHERE compares the outer row with its own rows by
+/// anything but `=`, which DataFusion cannot turn into a join (psql's
+/// `a.attcollation <> t.typcollation`).
+fn correlates_beyond_equality(query: &Query) -> bool {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let relations = Names::of(query).relations;
+    let mut conditions: Vec<&Expr> = select.selection.iter().collect();
+    while let Some(condition) = conditions.pop() {
+        match condition {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => conditions.extend([left.as_ref(), right.as_ref()]),
+            Expr::Nested(inner) => conditions.push(inner),
+            Expr::BinaryOp {
+                op: BinaryOperator::Eq,
+                ..
+            } => {}
+            other => {
+                let qualifiers = Names::of(other).qualifiers;
+                let inner = qualifiers.iter().filter(|q| relations.contains(*q)).count();
+                if inner > 0 && inner < qualifiers.len() {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
 /// Columns the crate keeps as space-separated text where Postgres has an
@@ -1102,6 +1163,16 @@ fn postgres_column_name(expr: &Expr) -> Option<String> {
         },
         Expr::Nested(expr) => postgres_column_name(expr),
         Expr::Case { .. } => Some("case".into()),
+        Expr::Exists { .. } => Some("exists".into()),
+        // A scalar subquery is named by its one column.
+        Expr::Subquery(query) => match query.body.as_ref() {
+            SetExpr::Select(select) => match select.projection.as_slice() {
+                [SelectItem::ExprWithAlias { alias, .. }] => Some(normalized(alias)),
+                [SelectItem::UnnamedExpr(expr)] => postgres_column_name(expr),
+                _ => Some("?column?".into()),
+            },
+            _ => Some("?column?".into()),
+        },
         _ => Some("?column?".into()),
     }
 }
@@ -1299,15 +1370,18 @@ mod tests {
     }
 
     #[test]
-    fn catalog_queries_lose_correlated_subqueries_nested_in_the_select_list() {
+    fn catalog_queries_keep_scalar_subqueries_and_lose_correlated_arrays() {
         let sql = "SELECT a.attname, CASE WHEN a.atthasdef THEN (SELECT d.adbin FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid) ELSE NULL END AS def, \
-                   (SELECT count(*) FROM pg_catalog.pg_type t WHERE t.oid = 1) + 1 AS n \
+                   (SELECT t.typname FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid) AS type \
                    FROM pg_catalog.pg_attribute a";
         let parsed = parse_one(sql);
-        assert!(!parsed.contains("pg_attrdef"), "{parsed}");
-        assert!(parsed.contains("THEN NULL"), "{parsed}");
-        // Uncorrelated subqueries stay.
+        assert!(parsed.contains("pg_attrdef"), "{parsed}");
         assert!(parsed.contains("pg_type"), "{parsed}");
+        // Unless its select list reads the outer row.
+        let parsed = parse_one(
+            "SELECT a.attname, (SELECT json_build_object('always', a.attidentity = 'a') FROM pg_catalog.pg_sequence s WHERE s.seqrelid = a.attrelid) AS identity FROM pg_catalog.pg_attribute a",
+        );
+        assert!(parsed.contains("NULL AS identity"), "{parsed}");
         let parsed = parse_one(
             "SELECT r.rolname, ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_catalog.pg_roles r",
         );

@@ -25,6 +25,7 @@ pub mod cursor;
 pub mod declared_columns;
 pub mod handler;
 pub mod information_schema;
+pub mod oid_arrays;
 pub mod pg;
 pub mod pg_settings;
 pub mod regproc;

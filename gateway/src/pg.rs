@@ -16,6 +16,7 @@ use crate::builtin::Settings;
 use crate::cancel::Cancels;
 use crate::declared_columns::{DeclaredColumn, Part};
 use crate::information_schema::InformationSchemas;
+use crate::oid_arrays::OidArrayAgg;
 use crate::pg_settings::{PgSettings, ShowAllSettings};
 use crate::regproc::{load_proc_oids, RegprocCasts};
 use crate::roles::{self, RoleView, Roles};
@@ -259,8 +260,8 @@ impl PgCatalog {
         // Apiary has no user-defined types: `to_regtype('hstore')` finds none.
         ctx.register_udf(Answer::null("to_regtype", DataType::Int32));
         // Frames carry no comments, serial columns or indexes (SQLAlchemy's
-        // reflection asks); functions have no SQL definitions psql's `\df`
-        // could show.
+        // reflection asks); functions and views have no SQL definitions
+        // psql's `\df` or SQLAlchemy's `get_view_definition` could show.
         for name in [
             "obj_description",
             "col_description",
@@ -272,6 +273,7 @@ impl PgCatalog {
             "pg_get_indexdef",
             "pg_get_functiondef",
             "pg_get_function_sqlbody",
+            "pg_get_viewdef",
         ] {
             ctx.register_udf(Answer::null(name, DataType::Utf8));
         }
@@ -282,6 +284,7 @@ impl PgCatalog {
         ctx.register_udf(like_escape());
         ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
         ctx.register_udf(expand_index_keys());
+        ctx.register_udaf(OidArrayAgg::udaf());
 
         // `'x'::regclass` and friends must parse; see the crate's docs.
         let state = ctx.state_ref();

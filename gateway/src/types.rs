@@ -55,6 +55,16 @@ pub fn pg_fields(
         .into_iter()
         .zip(schema.fields())
         .map(|(info, field)| {
+            if let Some(array) = oid_array_field_type(field) {
+                return FieldInfo::new(
+                    info.name().into(),
+                    info.table_id(),
+                    info.column_id(),
+                    array,
+                    info.format(),
+                )
+                .with_format_options(info.format_options().clone());
+            }
             let declared = declared_string_type(field);
             match declared {
                 // A length's type modifier counts Postgres's 4-byte header;
@@ -103,21 +113,37 @@ fn without_stale_oid_kinds(schema: &Schema) -> Schema {
 /// elements' kind says; anything else by its Arrow type.
 pub fn parameter_type(data_type: &DataType) -> PgWireResult<Type> {
     if let DataType::List(element) = data_type {
-        let kind = element.metadata().get(PG_OID_ALIAS_KEY).map(String::as_str);
-        let array = match kind {
-            Some("oid") => Some(Type::OID_ARRAY),
-            Some("regtype") => Some(Type::REGTYPE_ARRAY),
-            Some("regclass") => Some(Type::REGCLASS_ARRAY),
-            Some("regproc") => Some(Type::REGPROC_ARRAY),
-            Some("regnamespace") => Some(Type::REGNAMESPACE_ARRAY),
-            Some("regrole") => Some(Type::REGROLE_ARRAY),
-            _ => None,
-        };
-        if let Some(array) = array {
+        if let Some(array) = oid_array_type(element.metadata().get(PG_OID_ALIAS_KEY)) {
             return Ok(array);
         }
     }
     into_pg_type(data_type)
+}
+
+/// The array type of a list column whose field carries an OID kind
+/// (`array_agg(atttypid)`, see `oid_arrays.rs`).
+fn oid_array_field_type(field: &Field) -> Option<Type> {
+    match field.data_type() {
+        DataType::List(element)
+            if matches!(element.data_type(), DataType::Int32 | DataType::UInt32) =>
+        {
+            oid_array_type(field.metadata().get(PG_OID_ALIAS_KEY))
+        }
+        _ => None,
+    }
+}
+
+/// `oid[]`, `regtype[]`, … for an OID kind.
+fn oid_array_type(kind: Option<&String>) -> Option<Type> {
+    match kind.map(String::as_str)? {
+        "oid" => Some(Type::OID_ARRAY),
+        "regtype" => Some(Type::REGTYPE_ARRAY),
+        "regclass" => Some(Type::REGCLASS_ARRAY),
+        "regproc" => Some(Type::REGPROC_ARRAY),
+        "regnamespace" => Some(Type::REGNAMESPACE_ARRAY),
+        "regrole" => Some(Type::REGROLE_ARRAY),
+        _ => None,
+    }
 }
 
 /// The type and type modifier of a column declared `varchar`,

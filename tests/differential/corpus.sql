@@ -1434,6 +1434,33 @@ SELECT n.nspname::text, t.typname::text FROM pg_catalog.pg_type t JOIN pg_catalo
 -- id: cat_system_namespaces
 SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1;
 
+-- id: sub_scalar_correlated_not_aggregated
+SELECT c_id, (SELECT c2.c_name FROM customers c2 WHERE c2.c_id = c.c_id) AS same FROM customers c ORDER BY c_id;
+
+-- id: sub_scalar_correlated_unnamed
+SELECT e.id, (SELECT b.name FROM emp b WHERE b.id = e.boss) FROM emp e ORDER BY 1;
+
+-- id: sub_scalar_correlated_more_than_one_row
+SELECT c_id, (SELECT o.o_id FROM orders o WHERE o.o_cust = c.c_id) AS o FROM customers c ORDER BY c_id;
+
+-- id: sub_scalar_correlated_one_row_where_evaluated
+SELECT c_id, (SELECT o.o_id FROM orders o WHERE o.o_cust = c.c_id) AS o FROM customers c WHERE c_id = 10;
+
+-- id: sub_scalar_correlated_first_row
+SELECT c_id, (SELECT o.o_id FROM orders o WHERE o.o_cust = c.c_id ORDER BY o.o_total DESC, o.o_id LIMIT 1) AS top FROM customers c ORDER BY c_id;
+
+-- id: sub_scalar_correlated_first_row_by_alias
+SELECT c_id, (SELECT o.o_id * 10 AS k FROM orders o WHERE o.o_cust = c.c_id ORDER BY k LIMIT 1) AS top FROM customers c ORDER BY c_id;
+
+-- id: sub_scalar_correlated_count_limit
+SELECT c_id, (SELECT count(1) FROM orders o WHERE o.o_cust = c.c_id LIMIT 1) AS n FROM customers c ORDER BY c_id;
+
+-- id: sub_scalar_correlated_in_where
+SELECT e.id FROM emp e WHERE (SELECT b.name FROM emp b WHERE b.id = e.boss) = 'ann' ORDER BY 1;
+
+-- id: sub_scalar_correlated_in_case
+SELECT e.id, CASE WHEN e.boss = 2 THEN (SELECT b.name FROM emp b WHERE b.id = e.boss) ELSE 'other' END AS boss FROM emp e ORDER BY 1;
+
 -- id: cat_server_major
 SELECT current_setting('server_version_num')::int / 10000;
 

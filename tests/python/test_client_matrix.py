@@ -1,7 +1,8 @@
 """Clients beyond Python's drivers, run as a user would run them against
 `apiary serve` on a local root and on S3: node-postgres and postgres.js
 (tests/node/clients.mjs), pgbench in each of its query modes, pg_dump
-(its dumps restored into a real PostgreSQL), and what
+(its dumps restored into a real PostgreSQL), SQLAlchemy's inspector
+(every method's answer compared with PostgreSQL's), and what
 monitoring tools read (`pg_stat_activity`, `pg_settings`) and call
 (`pg_cancel_backend`, `pg_terminate_backend`)."""
 
@@ -220,3 +221,78 @@ def test_pg_dump_schema_and_data_restore_into_postgresql(server, postgres):
     query = "SELECT id, item, price, at, ok, n, d, raw, score FROM sales.orders ORDER BY id"
     with psycopg.connect(restored) as pg, psycopg.connect(dsn(server)) as apiary:
         assert pg.execute(query).fetchall() == apiary.execute(query).fetchall()
+
+
+INSPECTED = [
+    "CREATE SCHEMA inspected",
+    "CREATE TABLE inspected.cities (id BIGINT NOT NULL, name VARCHAR(20), pop NUMERIC(10,2), code CHAR(3), "
+    "at TIMESTAMP, tz TIMESTAMPTZ, ok BOOLEAN, d DATE, f DOUBLE PRECISION, i INTEGER, s SMALLINT, r REAL, "
+    "t TEXT, b BYTEA)",
+    "CREATE TABLE inspected.empty (x INT)",
+]
+
+
+def inspection(inspector) -> dict[str, str]:
+    """Every `Inspector` method over schema `inspected`, each answer (or the
+    exception's class) as text."""
+    import sqlalchemy as sa
+
+    answers = {}
+
+    def ask(method: str, *args, **kwargs):
+        try:
+            answer = repr(getattr(inspector, method)(*args, **kwargs))
+        except Exception as e:  # noqa: BLE001 (compared, not hidden)
+            answer = f"raises {type(e).__name__}"
+        answers[f"{method}{args}{kwargs}"] = answer
+
+    schema = {"schema": "inspected"}
+    for method in ["get_table_names", "get_view_names", "get_materialized_view_names", "get_sequence_names",
+                   "get_foreign_table_names", "get_enums", "get_domains", "get_sorted_table_and_fkc_names"]:
+        ask(method, **schema)
+    ask("get_temp_table_names")
+    ask("get_temp_view_names")
+    ask("has_schema", "inspected")
+    ask("has_schema", "absent")
+    ask("has_type", "int4", schema="pg_catalog")
+    ask("has_type", "absent", **schema)
+    ask("has_sequence", "absent", **schema)
+    for table in ["cities", "empty", "absent"]:
+        for method in ["get_columns", "get_pk_constraint", "get_foreign_keys", "get_indexes", "get_unique_constraints",
+                       "get_check_constraints", "get_table_comment", "get_table_options", "get_view_definition",
+                       "has_table"]:
+            ask(method, table, **schema)
+        ask("has_index", table, "absent", **schema)
+    for method in ["get_multi_columns", "get_multi_pk_constraint", "get_multi_foreign_keys", "get_multi_indexes",
+                   "get_multi_unique_constraints", "get_multi_check_constraints", "get_multi_table_comment",
+                   "get_multi_table_options"]:
+        ask(method, **schema)
+        ask(method, filter_names=["cities", "absent"], **schema)
+        ask(method, kind=sa.engine.ObjectKind.ANY, scope=sa.engine.ObjectScope.ANY, **schema)
+    return answers
+
+
+@pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
+def test_sqlalchemy_inspector_answers_as_postgresql_does(server, postgres, driver):
+    """Every `get_*`, `get_multi_*` and `has_*` method of SQLAlchemy's
+    inspector, through both psycopg drivers, gives PostgreSQL's answer for
+    the same tables."""
+    import sqlalchemy as sa
+
+    pg = dict(part.split("=", 1) for part in postgres.split())
+    answers = []
+    for url in [f"postgresql+{driver}://{pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}",
+                f"postgresql+{driver}://analyst@127.0.0.1:{server}/default"]:
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            if not conn.exec_driver_sql("SELECT 1 FROM pg_namespace WHERE nspname = 'inspected'").first():
+                for statement in INSPECTED:
+                    conn.exec_driver_sql(statement)
+        answers.append(inspection(sa.inspect(engine)))
+        engine.dispose()
+    expected, got = answers
+    assert "VARCHAR(length=20)" in expected["get_columns('cities',){'schema': 'inspected'}"]
+    assert {k: v for k, v in got.items() if expected[k] != v} == {}
+    # The box appears among the schemas, next to `default`.
+    with sa.create_engine(f"postgresql+{driver}://analyst@127.0.0.1:{server}/default").connect() as conn:
+        assert {"default", "inspected"} <= set(sa.inspect(conn).get_schema_names())

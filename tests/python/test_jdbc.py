@@ -1,7 +1,9 @@
 """pgJDBC (Debian's libpostgresql-jdbc-java, installed by .ci/run) against
 `apiary serve`: tests/java/JdbcCheck.java runs DatabaseMetaData
 getTables/getColumns/getPrimaryKeys and a PreparedStatement with timestamps
-and decimals past the driver's switch to server-prepared binary mode."""
+and decimals past the driver's switch to server-prepared binary mode;
+tests/java/JdbcMetadata.java prints every DatabaseMetaData method DBeaver
+and Metabase call, and its answers are compared with PostgreSQL's."""
 
 from __future__ import annotations
 
@@ -12,10 +14,27 @@ from pathlib import Path
 
 import pytest
 
+from test_client_matrix import INSPECTED
+from test_differential import postgres  # noqa: F401  (fixture)
 from test_gateway import free_port, start_server, stop_server
 
 JAR = Path("/usr/share/java/postgresql.jar")
 SOURCE = Path(__file__).resolve().parents[1] / "java" / "JdbcCheck.java"
+METADATA_SOURCE = SOURCE.with_name("JdbcMetadata.java")
+
+# DatabaseMetaData methods whose answer differs from PostgreSQL's, and why.
+# The comparison fails on any other difference and on a listed method that
+# answers as PostgreSQL does (then delete its line).
+METADATA_GAPS = {
+    "getColumns": "REMARKS is '' where PostgreSQL has NULL (pg_description join)",
+    "getIndexInfo": "fails: information_schema._pg_expandarray(indkey) over the text-encoded indkey",
+    "getIndexInfo(unique)": "fails: information_schema._pg_expandarray(indkey) over the text-encoded indkey",
+    "getUDTs": "pg_type has no row types for frames (typtype 'c')",
+    "getTypeInfo": "array types of the catalog crate's pg_type are told from base types differently",
+    "getSQLKeywords": "pg_get_keywords() lists a newer PostgreSQL's keywords",
+}
+# Answers that differ by design: the database, schema and user are others.
+DIFFERENT_BY_DESIGN = {"getCatalogs", "getCatalog", "getSchema", "getUserName"}
 
 
 @pytest.mark.skipif(os.environ.get("APIARY_TEST_SKIP_JDBC") == "1", reason="APIARY_TEST_SKIP_JDBC=1")
@@ -38,3 +57,52 @@ def test_pgjdbc_metadata_and_prepared_statements(tmp_path, storage):
         assert out.stdout.rstrip().endswith("ok")
     finally:
         stop_server(proc)
+
+
+def metadata_answers(classes: Path, url: str) -> dict[str, list[str]]:
+    out = subprocess.run(["java", "-cp", f"{JAR}:{classes}", "JdbcMetadata", url, "inspected"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    answers: dict[str, list[str]] = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("## "):
+            method = answers.setdefault(line[3:], [])
+        else:
+            method.append(line)
+    return answers
+
+
+@pytest.mark.skipif(os.environ.get("APIARY_TEST_SKIP_JDBC") == "1", reason="APIARY_TEST_SKIP_JDBC=1")
+def test_pgjdbc_database_metadata_answers_as_postgresql_does(tmp_path, storage, postgres):
+    import psycopg
+
+    assert shutil.which("javac") and JAR.exists(), "install a JDK and libpostgresql-jdbc-java (see .ci/run)"
+    classes = tmp_path / "classes"
+    subprocess.run(["javac", "-d", str(classes), "-cp", str(JAR), str(METADATA_SOURCE)], check=True, timeout=120)
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'inspected'").fetchone():
+            for statement in INSPECTED:
+                conn.execute(statement)
+    pg = dict(part.split("=", 1) for part in postgres.split())
+    expected = metadata_answers(classes, f"jdbc:postgresql://{pg['host']}:{pg['port']}/{pg['dbname']}?user={pg['user']}")
+    port = free_port()
+    proc = start_server(storage, f"127.0.0.1:{port}")
+    try:
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=analyst dbname=default", autocommit=True) as conn:
+            for statement in INSPECTED:
+                conn.execute(statement)
+        got = metadata_answers(classes, f"jdbc:postgresql://127.0.0.1:{port}/default?user=analyst")
+    finally:
+        stop_server(proc)
+    assert list(got) == list(expected)
+    # Privileges name the connected user, who owns everything on both.
+    same_user = {k: [line.replace("analyst", pg["user"]) for line in v] for k, v in got.items()}
+    differing = {k for k in expected if same_user[k] != expected[k]} - DIFFERENT_BY_DESIGN
+    assert differing - set(METADATA_GAPS) == set(), {k: same_user[k][:5] for k in differing - set(METADATA_GAPS)}
+    assert set(METADATA_GAPS) - differing == set(), "listed in METADATA_GAPS but answering as PostgreSQL does"
+    # The methods DBeaver and Metabase need answer, and with the frames.
+    failing = {k for k in got if got[k][0].startswith("error") and not expected[k][0].startswith("error")}
+    assert failing <= set(METADATA_GAPS), failing
+    assert [line.split("\t")[2] for line in got["getTables"][1:]] == ["cities", "empty"]
+    assert got["getCrossReference"] == expected["getCrossReference"]
+    assert got["getClientInfoProperties"] == expected["getClientInfoProperties"]

@@ -43,6 +43,7 @@ mod parameters;
 mod rows;
 mod series;
 mod sets;
+mod subqueries;
 mod text;
 
 pub use declared::DeclaredTypes;
@@ -83,6 +84,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(at, Arc::new(formats::PostgresFormats));
     rules.insert(at, Arc::new(rows::RowComparisons));
     rules.insert(at, Arc::new(parameters::CastParameters));
+    rules.insert(at, Arc::new(subqueries::SingleRowSubqueries));
     rules
 }
 
