@@ -16,16 +16,16 @@
 //! crate's text-encoded `int2vector`/`oidvector` columns (`pg_index.indkey`)
 //! become arrays where a client unnests them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_relations_mut, AccessExpr, BinaryOperator, DataType, ExcludeSelectItem, Expr,
-    FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, JoinOperator,
+    visit_relations_mut, AccessExpr, ArrayElemTypeDef, BinaryOperator, DataType, ExcludeSelectItem,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, JoinOperator,
     LimitClause, ObjectName, ObjectNamePart, Query, Select, SelectItem,
     SelectItemQualifiedWildcardKind, SetExpr, Statement, Subscript, TableAliasColumnDef,
-    TableFactor, TimezoneInfo, Value, Visit, VisitMut, Visitor, VisitorMut,
+    TableFactor, TimezoneInfo, Value, ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
     WildcardAdditionalOptions,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -36,9 +36,9 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
 use crate::pg::{catalog_oid, APIARY_TABLES};
 use datafusion_postgres::datafusion_pg_catalog::sql::rules::{
     AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall,
-    FixArrayLiteral, FixVersionColumnName, PrependUnqualifiedPgTableName,
-    ResolveUnqualifiedIdentifier, RewriteArrayAnyAllOperation, RewritePgCatalogOperator,
-    RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
+    FixVersionColumnName, PrependUnqualifiedPgTableName, ResolveUnqualifiedIdentifier,
+    RewriteArrayAnyAllOperation, RewritePgCatalogOperator, RewriteRegCastToSubquery,
+    SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
 };
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
@@ -71,14 +71,15 @@ impl Default for SqlParser {
 
 impl SqlParser {
     pub fn new() -> Self {
-        // The crate's list, in its order, without RemoveSubqueryFromProjection.
+        // The crate's list, in its order, without RemoveSubqueryFromProjection
+        // and with Postgres's reading of array literals for its naive one.
         let frame_rules: Vec<Arc<dyn SqlStatementRewriteRule>> = vec![
             Arc::new(AliasDuplicatedProjectionRewrite),
             Arc::new(ResolveUnqualifiedIdentifier),
             Arc::new(RewriteArrayAnyAllOperation),
             Arc::new(PrependUnqualifiedPgTableName),
             Arc::new(StripCallableQualifier),
-            Arc::new(FixArrayLiteral),
+            Arc::new(ArrayLiterals),
             Arc::new(CurrentUserVariableToSessionUserFunctionCall),
             Arc::new(StripCollate),
             Arc::new(RewritePgCatalogOperator),
@@ -146,6 +147,124 @@ impl SqlParser {
             name_columns_as_postgres(statement);
         }
         Ok(statements)
+    }
+}
+
+/// `'{a,"b,c",NULL}'::text[]` as `ARRAY['a', 'b,c', NULL]::text[]`, its
+/// elements read as Postgres reads an array literal: double quotes around
+/// an element that holds commas, braces or quotes, backslash escapes, and
+/// an unquoted NULL for a NULL element. (The crate's rule splits on commas
+/// and keeps the quotes: pgJDBC's `getSQLKeywords` excludes `"null"`.) A
+/// nested (multi-dimensional) literal is left alone.
+#[derive(Debug)]
+struct ArrayLiterals;
+
+impl SqlStatementRewriteRule for ArrayLiterals {
+    fn rewrite(&self, mut statement: Statement) -> Statement {
+        struct Literals;
+        impl VisitorMut for Literals {
+            type Break = ();
+
+            fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+                let Expr::Cast {
+                    expr: literal,
+                    data_type: DataType::Array(element_type),
+                    ..
+                } = expr
+                else {
+                    return ControlFlow::Continue(());
+                };
+                let text_elements = match element_type {
+                    ArrayElemTypeDef::AngleBracket(t)
+                    | ArrayElemTypeDef::SquareBracket(t, _)
+                    | ArrayElemTypeDef::Parenthesis(t) => matches!(
+                        t.as_ref(),
+                        DataType::Text
+                            | DataType::Varchar(_)
+                            | DataType::Char(_)
+                            | DataType::String(_)
+                            | DataType::Custom(..)
+                    ),
+                    ArrayElemTypeDef::None => false,
+                };
+                let Expr::Value(ValueWithSpan {
+                    value: Value::SingleQuotedString(text),
+                    ..
+                }) = literal.as_ref()
+                else {
+                    return ControlFlow::Continue(());
+                };
+                if let Some(elements) = array_literal_elements(text) {
+                    let elements = elements
+                        .into_iter()
+                        .map(|element| match element {
+                            Some(text) if !text_elements && is_number(&text) => {
+                                Expr::value(Value::Number(text, false))
+                            }
+                            Some(text) => Expr::value(Value::SingleQuotedString(text)),
+                            None => Expr::value(Value::Null),
+                        })
+                        .collect();
+                    **literal = Expr::Array(datafusion::sql::sqlparser::ast::Array {
+                        elem: elements,
+                        named: true,
+                    });
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let _ = VisitMut::visit(&mut statement, &mut Literals);
+        statement
+    }
+}
+
+fn is_number(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
+        && text.parse::<f64>().is_ok()
+}
+
+/// The elements of a one-dimensional Postgres array literal (`None` for
+/// NULL), or None when `text` is not one.
+fn array_literal_elements(text: &str) -> Option<Vec<Option<String>>> {
+    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut elements = Vec::new();
+    let mut chars = inner.chars().peekable();
+    if inner.trim().is_empty() {
+        return Some(elements);
+    }
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut element = String::new();
+        let quoted = chars.next_if_eq(&'"').is_some();
+        if quoted {
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => element.push(chars.next()?),
+                    c => element.push(c),
+                }
+            }
+            while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        } else {
+            while let Some(c) = chars.next_if(|c| *c != ',') {
+                match c {
+                    '{' | '}' | '"' => return None,
+                    '\\' => element.push(chars.next()?),
+                    c => element.push(c),
+                }
+            }
+            element.truncate(element.trim_end().len());
+        }
+        let null = !quoted && element.eq_ignore_ascii_case("null");
+        elements.push((!null).then_some(element));
+        match chars.next() {
+            Some(',') => continue,
+            None => return Some(elements),
+            Some(_) => return None,
+        }
     }
 }
 
@@ -263,7 +382,8 @@ fn qualify_apiary_catalog_tables(statement: &mut Statement) {
 /// and scalar subqueries that are `array_agg(…)` of the same, whose own
 /// select list reads the outer row (SQLAlchemy's identity options) or
 /// whose WHERE compares it by more than `=` (psql's collation of a
-/// column). They read catalogs Apiary leaves empty
+/// column; an EXISTS of that kind, Npgsql's `attnum = ANY (indkey)`, is
+/// false). They read catalogs Apiary leaves empty
 /// for frames (inheritance, role memberships, sequences), so NULL is their
 /// answer. Other correlated scalar subqueries are planned as they are (see
 /// the engine's `SingleRowSubqueries`).
@@ -298,6 +418,12 @@ fn null_in_select(select: &mut Select) {
                 {
                     *expr = Expr::value(Value::Null);
                 }
+                // Never NULL: no row, as the catalog has none for frames.
+                Expr::Exists { subquery, negated }
+                    if is_correlated(subquery) && correlates_beyond_equality(subquery) =>
+                {
+                    *expr = Expr::value(Value::Boolean(*negated));
+                }
                 Expr::Function(function)
                     if function.name.to_string().eq_ignore_ascii_case("array") =>
                 {
@@ -318,6 +444,10 @@ fn null_in_select(select: &mut Select) {
             let _ = VisitMut::visit(expr, &mut Subqueries);
         }
     }
+}
+
+fn is_column(expr: &Expr) -> bool {
+    matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
 }
 
 /// Whether a subquery's one column is `array_agg(…)`: `ARRAY(SELECT …)`
@@ -412,14 +542,25 @@ impl Visitor for Names {
     }
 
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-        if let Expr::CompoundIdentifier(idents) = expr {
-            if let Some((_, qualifier)) = idents.split_last() {
-                let qualifier: Vec<String> = qualifier
-                    .iter()
-                    .map(|i| i.value.to_ascii_lowercase())
-                    .collect();
-                self.qualifiers.push(qualifier.join("."));
+        match expr {
+            Expr::CompoundIdentifier(idents) => {
+                if let Some((_, qualifier)) = idents.split_last() {
+                    let qualifier: Vec<String> = qualifier
+                        .iter()
+                        .map(|i| i.value.to_ascii_lowercase())
+                        .collect();
+                    self.qualifiers.push(qualifier.join("."));
+                }
             }
+            // `ix.indkey[0]`: the root `ix`, then `.indkey`.
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                if let (Expr::Identifier(qualifier), Some(AccessExpr::Dot(_))) =
+                    (root.as_ref(), access_chain.first())
+                {
+                    self.qualifiers.push(qualifier.value.to_ascii_lowercase());
+                }
+            }
+            _ => {}
         }
         ControlFlow::Continue(())
     }
@@ -435,8 +576,9 @@ fn is_correlated(query: &Query) -> bool {
 }
 
 /// Whether a subquery's WHERE compares the outer row with its own rows by
-/// anything but `=`, which DataFusion cannot turn into a join (psql's
-/// `a.attcollation <> t.typcollation`).
+/// anything but `=` between columns, which DataFusion cannot turn into a
+/// join (psql's `a.attcollation <> t.typcollation`, Npgsql's `a.attnum =
+/// ix.indkey[0]`).
 fn correlates_beyond_equality(query: &Query) -> bool {
     let SetExpr::Select(select) = query.body.as_ref() else {
         return false;
@@ -451,10 +593,12 @@ fn correlates_beyond_equality(query: &Query) -> bool {
                 right,
             } => conditions.extend([left.as_ref(), right.as_ref()]),
             Expr::Nested(inner) => conditions.push(inner),
+            // Column = column joins; an expression on either side does not.
             Expr::BinaryOp {
+                left,
                 op: BinaryOperator::Eq,
-                ..
-            } => {}
+                right,
+            } if is_column(left) && is_column(right) => {}
             other => {
                 let qualifiers = Names::of(other).qualifiers;
                 let inner = qualifiers.iter().filter(|q| relations.contains(*q)).count();
@@ -482,62 +626,123 @@ const VECTOR_COLUMNS: [(&str, &str); 5] = [
 /// and `generate_subscripts` a vector column becomes the array it encodes,
 /// and `generate_subscripts(a, d)` becomes `unnest(generate_series(1,
 /// array_length(a, d)))`, which DataFusion zips with the other unnests of
-/// the select list as Postgres does.
+/// the select list as Postgres does. So does a vector under `= ANY (…)`
+/// (Npgsql's primary-key columns) and under a subscript, which counts from
+/// 0 as a vector's do (`indkey[0]`), also through a derived table's alias
+/// (pgJDBC's `i.indoption AS I_INDOPTION`, then `I_INDOPTION[n - 1]`).
 fn vectors_as_arrays(mut statement: Statement) -> Statement {
-    struct Vectors;
-    impl VisitorMut for Vectors {
-        type Break = ();
-
-        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            let Expr::Function(function) = expr else {
-                return ControlFlow::Continue(());
-            };
-            let name = function.name.to_string().to_ascii_lowercase();
-            let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
-            if !matches!(name, "unnest" | "generate_subscripts") {
-                return ControlFlow::Continue(());
-            }
-            let FunctionArguments::List(list) = &mut function.args else {
-                return ControlFlow::Continue(());
-            };
-            let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) = list.args.first_mut()
-            else {
-                return ControlFlow::Continue(());
-            };
-            if let Some(array_type) = vector_array_type(first) {
-                *first = parse_expr(&format!(
-                    "CAST(string_to_array({first}, ' ') AS {array_type})"
-                ));
-            }
-            if name == "generate_subscripts" {
-                // The dimension stays: it may be a parameter the client binds.
-                let dimension = list
-                    .args
-                    .get(1)
-                    .map_or_else(|| "1".to_string(), |arg| arg.to_string());
-                let first = &list.args[0];
-                *expr = parse_expr(&format!(
-                    "unnest(generate_series(1, array_length({first}, {dimension})))"
-                ));
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let _ = VisitMut::visit(&mut statement, &mut Vectors);
+    let mut vectors = Vectors(
+        VECTOR_COLUMNS
+            .iter()
+            .map(|(name, array_type)| (name.to_string(), *array_type))
+            .collect(),
+    );
+    let _ = Visit::visit(&statement, &mut vectors);
+    let _ = VisitMut::visit(&mut statement, &mut vectors);
     statement
 }
 
-fn vector_array_type(expr: &Expr) -> Option<&'static str> {
-    let column = match expr {
-        Expr::Identifier(ident) => ident,
-        Expr::CompoundIdentifier(idents) => idents.last()?,
-        _ => return None,
-    };
-    let column = column.value.to_ascii_lowercase();
-    VECTOR_COLUMNS
-        .iter()
-        .find(|(name, _)| *name == column)
-        .map(|(_, array_type)| *array_type)
+/// Vector columns by name, the derived tables' aliases of them too
+/// (pgJDBC's `i.indoption AS I_INDOPTION`), with their array types.
+struct Vectors(HashMap<String, &'static str>);
+
+impl Visitor for Vectors {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_ref() {
+            for item in &select.projection {
+                if let SelectItem::ExprWithAlias { expr, alias } = item {
+                    if let Some(array_type) = self.array_type(expr) {
+                        self.0.insert(alias.value.to_ascii_lowercase(), array_type);
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl VisitorMut for Vectors {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // `indkey[0]`: a vector's subscripts start at 0.
+        if let Some(element) = self.element(expr) {
+            *expr = element;
+            return ControlFlow::Continue(());
+        }
+        let Expr::Function(function) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let name = function.name.to_string().to_ascii_lowercase();
+        let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+        // The crate's rule makes `attnum = ANY (indkey)` array_contains.
+        if !matches!(name, "unnest" | "generate_subscripts" | "array_contains") {
+            return ControlFlow::Continue(());
+        }
+        let FunctionArguments::List(list) = &mut function.args else {
+            return ControlFlow::Continue(());
+        };
+        let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) = list.args.first_mut() else {
+            return ControlFlow::Continue(());
+        };
+        if let Some(array_type) = self.array_type(first) {
+            *first = parse_expr(&format!(
+                "CAST(string_to_array({first}, ' ') AS {array_type})"
+            ));
+        }
+        if name == "generate_subscripts" {
+            // The dimension stays: it may be a parameter the client binds.
+            let dimension = list
+                .args
+                .get(1)
+                .map_or_else(|| "1".to_string(), |arg| arg.to_string());
+            let first = &list.args[0];
+            *expr = parse_expr(&format!(
+                "unnest(generate_series(1, array_length({first}, {dimension})))"
+            ));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Vectors {
+    /// `ix.indkey[i]` (the root `ix`, then `.indkey`, then `[i]`) as an
+    /// element of the array the vector encodes, counted from 0.
+    fn element(&self, expr: &Expr) -> Option<Expr> {
+        let Expr::CompoundFieldAccess { root, access_chain } = expr else {
+            return None;
+        };
+        let (AccessExpr::Subscript(Subscript::Index { index }), path) =
+            access_chain.split_last()?
+        else {
+            return None;
+        };
+        let mut column = vec![root.to_string()];
+        for part in path {
+            match part {
+                AccessExpr::Dot(Expr::Identifier(ident)) => column.push(ident.to_string()),
+                _ => return None,
+            }
+        }
+        let column = parse_expr(&column.join("."));
+        let array_type = self.array_type(&column)?;
+        Some(parse_expr(&format!(
+            "(CAST(string_to_array({column}, ' ') AS {array_type}))[({index}) + 1]"
+        )))
+    }
+
+    /// The array type of a vector column (or an alias of one).
+    fn array_type(&self, expr: &Expr) -> Option<&'static str> {
+        let column = match expr {
+            Expr::Nested(inner) => return self.array_type(inner),
+            Expr::Identifier(ident) => ident,
+            Expr::CompoundIdentifier(idents) => idents.last()?,
+            _ => return None,
+        };
+        self.0.get(&column.value.to_ascii_lowercase()).copied()
+    }
 }
 
 /// An expression built from SQL text made of already-parsed parts.
@@ -1404,6 +1609,40 @@ mod tests {
             parsed.contains("unnest(generate_series(1, array_length(CAST(string_to_array(i.indkey, ' ') AS SMALLINT[]), 1))) AS o"),
             "{parsed}"
         );
+        // A vector's subscripts count from 0; `= ANY` reads its elements.
+        let parsed = parse_one(
+            "SELECT i.indkey[0] AS first, 2 = ANY (i.indkey) AS has FROM pg_catalog.pg_index i",
+        );
+        assert!(
+            parsed
+                .contains("(CAST(string_to_array(i.indkey, ' ') AS SMALLINT[]))[(0) + 1] AS first"),
+            "{parsed}"
+        );
+        assert!(
+            parsed
+                .contains("array_contains(CAST(string_to_array(i.indkey, ' ') AS SMALLINT[]), 2)"),
+            "{parsed}"
+        );
+    }
+
+    #[test]
+    fn array_literals_read_as_postgres_reads_them() {
+        assert_eq!(
+            array_literal_elements(r#"{a, "b,c" ,NULL,"null", "q\"x", 1 }"#),
+            Some(vec![
+                Some("a".into()),
+                Some("b,c".into()),
+                None,
+                Some("null".into()),
+                Some("q\"x".into()),
+                Some("1".into()),
+            ])
+        );
+        assert_eq!(array_literal_elements("{}"), Some(vec![]));
+        assert_eq!(array_literal_elements("{{1,2},{3,4}}"), None);
+        let parsed = parse_one("SELECT '{007,\"null\"}'::text[], '{1, 2}'::int[]");
+        assert!(parsed.contains("ARRAY['007', 'null']"), "{parsed}");
+        assert!(parsed.contains("ARRAY[1, 2]"), "{parsed}");
     }
 
     #[test]

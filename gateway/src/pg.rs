@@ -22,6 +22,7 @@ use crate::regproc::{load_proc_oids, RegprocCasts};
 use crate::roles::{self, RoleView, Roles};
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
 use apiary_engine::catalog::Catalog;
+use apiary_engine::postgres::keywords::{keywords, Keyword};
 use apiary_engine::postgres::DeclaredTypes;
 use arrow::array::{
     new_null_array, ArrayRef, AsArray, BooleanArray, Int16Array, Int16Builder, Int32Array,
@@ -31,7 +32,7 @@ use arrow::datatypes::{Field, Fields, Int64Type, SchemaRef};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::streaming::StreamingTable;
-use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableFunctionImpl, TableProvider};
 use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::common::Column;
 use datafusion::datasource::{provider_as_source, MemTable, ViewTable};
@@ -48,7 +49,7 @@ use datafusion::scalar::ScalarValue;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
     self as pgc, array_bounds_udf, context::EmptyContextProvider, format_type,
     generate_series_arg_coercion::CoerceIntArgsToBigInt, has_privilege_udf,
-    oid_type_planner::PgOidTypePlanner, pg_get_expr_udf, quote_ident_udf, PgCatalogSchemaProvider,
+    oid_type_planner::PgOidTypePlanner, quote_ident_udf, PgCatalogSchemaProvider,
     PgCatalogStaticTables,
 };
 
@@ -75,7 +76,6 @@ pub fn version_banner() -> String {
 pub struct PgCatalog {
     schema: Arc<dyn SchemaProvider>,
     information_schema: Arc<InformationSchemas>,
-    static_tables: Arc<PgCatalogStaticTables>,
     cancels: Arc<Cancels>,
 }
 
@@ -109,7 +109,6 @@ impl PgCatalog {
         Ok(PgCatalog {
             schema,
             information_schema,
-            static_tables,
             cancels,
         })
     }
@@ -230,11 +229,7 @@ impl PgCatalog {
             ScalarValue::Utf8(Some(user.clone())),
         ));
         ctx.register_udf(userbyid(user));
-        ctx.register_udtf(
-            "pg_get_keywords",
-            self.static_tables.pg_get_keywords.clone(),
-        );
-        ctx.register_udf(pg_get_expr_udf::create_pg_get_expr_udf());
+        ctx.register_udtf("pg_get_keywords", Arc::new(Keywords));
         ctx.register_udf(pgc::create_pg_get_partkeydef_udf());
         ctx.register_udf(pgc::create_pg_relation_is_publishable_udf());
         ctx.register_udf(pgc::create_pg_get_statisticsobjdef_columns_udf());
@@ -261,7 +256,9 @@ impl PgCatalog {
         ctx.register_udf(Answer::null("to_regtype", DataType::Int32));
         // Frames carry no comments, serial columns or indexes (SQLAlchemy's
         // reflection asks); functions and views have no SQL definitions
-        // psql's `\df` or SQLAlchemy's `get_view_definition` could show.
+        // psql's `\df` or SQLAlchemy's `get_view_definition` could show,
+        // and columns no defaults (`pg_get_expr` of pg_attrdef's, which
+        // pgJDBC's `getColumns` reads as COLUMN_DEF).
         for name in [
             "obj_description",
             "col_description",
@@ -274,6 +271,7 @@ impl PgCatalog {
             "pg_get_functiondef",
             "pg_get_function_sqlbody",
             "pg_get_viewdef",
+            "pg_get_expr",
         ] {
             ctx.register_udf(Answer::null(name, DataType::Utf8));
         }
@@ -1296,5 +1294,37 @@ mod tests {
         let n = column(1);
         assert_eq!(x.as_any().downcast_ref::<Int16Array>().unwrap().value(0), 3);
         assert_eq!(n.as_any().downcast_ref::<Int32Array>().unwrap().value(0), 1);
+    }
+}
+
+/// `pg_get_keywords()`: PostgreSQL 15's keywords (see the engine's
+/// `postgres::keywords`), matching the server version clients are told.
+#[derive(Debug)]
+struct Keywords;
+
+impl TableFunctionImpl for Keywords {
+    fn call(&self, _args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {
+        let keywords = keywords();
+        let text = |value: fn(&Keyword) -> String| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(keywords.iter().map(value)))
+        };
+        let columns = vec![
+            text(|k| k.word.to_string()),
+            text(|k| k.category.to_string()),
+            Arc::new(BooleanArray::from_iter(
+                keywords.iter().map(|k| Some(k.bare_label)),
+            )) as ArrayRef,
+            text(|k| k.category_description().to_string()),
+            text(|k| k.bare_label_description().to_string()),
+        ];
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            Field::new("word", DataType::Utf8, false),
+            Field::new("catcode", DataType::Utf8, false),
+            Field::new("barelabel", DataType::Boolean, false),
+            Field::new("catdesc", DataType::Utf8, false),
+            Field::new("baredesc", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
     }
 }

@@ -1461,6 +1461,18 @@ SELECT e.id FROM emp e WHERE (SELECT b.name FROM emp b WHERE b.id = e.boss) = 'a
 -- id: sub_scalar_correlated_in_case
 SELECT e.id, CASE WHEN e.boss = 2 THEN (SELECT b.name FROM emp b WHERE b.id = e.boss) ELSE 'other' END AS boss FROM emp e ORDER BY 1;
 
+-- id: sub_not_exists_in_select_list
+SELECT c.c_id, NOT EXISTS (SELECT 1 FROM orders o WHERE o.o_cust = c.c_id AND o.o_total > 500) AS none_big FROM customers c ORDER BY 1;
+
+-- id: sub_exists_uncorrelated_in_select_list
+SELECT EXISTS (SELECT 1 FROM orders WHERE o_total > 500) AS some, EXISTS (SELECT 1 FROM orders WHERE o_total < 0) AS none;
+
+-- id: array_literal_quoted_and_null_elements
+SELECT '{a,"b,c", NULL ,"null","q\"x"}'::text[] AS words, cardinality('{1, 2 ,3}'::int[]) AS n;
+
+-- id: array_literal_all_with_quoted_element
+SELECT word FROM (VALUES ('null'), ('abort'), ('a')) v(word) WHERE word <> ALL ('{a,"null"}'::text[]);
+
 -- id: cat_server_major
 SELECT current_setting('server_version_num')::int / 10000;
 

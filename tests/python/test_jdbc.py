@@ -26,12 +26,8 @@ METADATA_SOURCE = SOURCE.with_name("JdbcMetadata.java")
 # The comparison fails on any other difference and on a listed method that
 # answers as PostgreSQL does (then delete its line).
 METADATA_GAPS = {
-    "getColumns": "REMARKS is '' where PostgreSQL has NULL (pg_description join)",
-    "getIndexInfo": "fails: information_schema._pg_expandarray(indkey) over the text-encoded indkey",
-    "getIndexInfo(unique)": "fails: information_schema._pg_expandarray(indkey) over the text-encoded indkey",
     "getUDTs": "pg_type has no row types for frames (typtype 'c')",
     "getTypeInfo": "array types of the catalog crate's pg_type are told from base types differently",
-    "getSQLKeywords": "pg_get_keywords() lists a newer PostgreSQL's keywords",
 }
 # Answers that differ by design: the database, schema and user are others.
 DIFFERENT_BY_DESIGN = {"getCatalogs", "getCatalog", "getSchema", "getUserName"}

@@ -23,7 +23,6 @@ from tool_queries import TOOLS
 
 # (tool, step index) -> why Apiary fails it today.
 KNOWN_GAPS: dict[tuple[str, int], str] = {
-    ("npgsql", 5): "pg_index.indkey is text, so attnum = ANY(indkey) and indkey[0] fail",
     ("pgadmin", 5): "pg_class lists frames only, so the catalogs' own relations are missing",
     ("metabase", 4): "a computed name cast to regclass (format('%I.%I', …)::regclass) is not looked up",
     ("grafana", 4): "`x IN (subquery)` in ORDER BY or a select list is not planned (only in WHERE and JOIN)",

@@ -35,6 +35,7 @@ mod extract;
 mod formats;
 mod identifiers;
 mod intervals;
+pub mod keywords;
 mod literals;
 mod nesting;
 mod numeric;

@@ -15,7 +15,8 @@
 //!   `subquery_value(…)`: NULL for none, the value for one, 21000 for two,
 //!   raised per outer row as Postgres raises it;
 //! - `(SELECT e FROM … ORDER BY o LIMIT 1)` is `first_value(e ORDER BY o)`;
-//! - `(SELECT count(*) FROM … LIMIT 1)` is already one row; the `LIMIT` goes.
+//! - `(SELECT count(*) FROM … LIMIT 1)` is already one row; the `LIMIT` goes;
+//! - `EXISTS (…)` in a select list is `(SELECT count(*) FROM (…)) > 0`.
 
 use std::sync::Arc;
 
@@ -25,14 +26,15 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{plan_err, Column, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
+use datafusion::functions_aggregate::count::count;
 use datafusion::functions_aggregate::first_last::first_value;
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{Exists, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::logical_plan::{FetchType, SkipType};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
-    col, when, Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Expr, LogicalPlan,
+    col, lit, when, Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Expr, LogicalPlan,
     LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Subquery,
     Volatility,
 };
@@ -52,12 +54,14 @@ impl AnalyzerRule for SingleRowSubqueries {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|node| {
             let names = NamePreserver::new(&node);
+            let select_list = matches!(node, LogicalPlan::Projection(_));
             node.map_expressions(|expr| {
                 let name = names.save(&expr);
                 let rewritten = expr.transform_up(|expr| match expr {
                     Expr::ScalarSubquery(subquery) if !subquery.outer_ref_columns.is_empty() => {
                         single_row(subquery)
                     }
+                    Expr::Exists(exists) if select_list => exists_as_count(exists),
                     other => Ok(Transformed::no(other)),
                 })?;
                 Ok(rewritten.update_data(|expr| name.restore(expr)))
@@ -178,6 +182,25 @@ fn hoist_outer_conditions(input: &LogicalPlan) -> Result<(Option<LogicalPlan>, O
         None => filter.input.as_ref().clone(),
     };
     Ok((Some(input), condition))
+}
+
+/// `EXISTS (…)` in a select list, which DataFusion plans only in a
+/// WHERE: `(SELECT count(*) FROM (…)) > 0`, an aggregate it can
+/// decorrelate, never NULL, as EXISTS is not.
+fn exists_as_count(exists: Exists) -> Result<Transformed<Expr>> {
+    let Exists { subquery, negated } = exists;
+    let counted = LogicalPlanBuilder::from(subquery.subquery.as_ref().clone())
+        .aggregate(Vec::<Expr>::new(), vec![count(lit(1)).alias(ROW)])?
+        .project(vec![col(ROW)])?
+        .build()?;
+    let rows = Expr::ScalarSubquery(Subquery {
+        subquery: Arc::new(counted),
+        ..subquery
+    });
+    Ok(Transformed::yes(match negated {
+        true => rows.eq(lit(0i64)),
+        false => rows.gt(lit(0i64)),
+    }))
 }
 
 /// `plan` without a `LIMIT 1` (no OFFSET) on top, and whether it had one;
