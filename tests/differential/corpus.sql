@@ -1473,6 +1473,12 @@ SELECT '{a,"b,c", NULL ,"null","q\"x"}'::text[] AS words, cardinality('{1, 2 ,3}
 -- id: array_literal_all_with_quoted_element
 SELECT word FROM (VALUES ('null'), ('abort'), ('a')) v(word) WHERE word <> ALL ('{a,"null"}'::text[]);
 
+-- id: sub_in_select_list_three_valued
+SELECT x, x IN (SELECT id FROM emp WHERE boss IS NULL) AS root, x IN (SELECT boss FROM emp) AS is_boss, x NOT IN (SELECT boss FROM emp) AS not_boss, x IN (SELECT id FROM emp WHERE false) AS never FROM bag_a ORDER BY 1 NULLS LAST, 2;
+
+-- id: sub_in_order_by
+SELECT c_id FROM customers ORDER BY CASE WHEN c_id IN (SELECT o_cust FROM orders WHERE o_total > 500) THEN 0 ELSE 1 END, c_id;
+
 -- id: cat_server_major
 SELECT current_setting('server_version_num')::int / 10000;
 

@@ -25,7 +25,6 @@ from tool_queries import TOOLS
 KNOWN_GAPS: dict[tuple[str, int], str] = {
     ("pgadmin", 5): "pg_class lists frames only, so the catalogs' own relations are missing",
     ("metabase", 4): "a computed name cast to regclass (format('%I.%I', …)::regclass) is not looked up",
-    ("grafana", 4): "`x IN (subquery)` in ORDER BY or a select list is not planned (only in WHERE and JOIN)",
 }
 
 CLICKS = "CREATE TABLE {schema}.clicks (id BIGINT, country TEXT, amount DOUBLE PRECISION)"

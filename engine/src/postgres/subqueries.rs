@@ -16,7 +16,8 @@
 //!   raised per outer row as Postgres raises it;
 //! - `(SELECT e FROM … ORDER BY o LIMIT 1)` is `first_value(e ORDER BY o)`;
 //! - `(SELECT count(*) FROM … LIMIT 1)` is already one row; the `LIMIT` goes;
-//! - `EXISTS (…)` in a select list is `(SELECT count(*) FROM (…)) > 0`.
+//! - `EXISTS (…)` in a select list is `(SELECT count(*) FROM (…)) > 0`,
+//!   and `x IN (SELECT …)` there an array lookup (see [`in_as_array`]).
 
 use std::sync::Arc;
 
@@ -26,17 +27,19 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{plan_err, Column, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
+use datafusion::functions_aggregate::array_agg::array_agg;
 use datafusion::functions_aggregate::count::count;
 use datafusion::functions_aggregate::first_last::first_value;
-use datafusion::logical_expr::expr::{Exists, ScalarFunction};
+use datafusion::functions_nested::array_has::array_has;
+use datafusion::logical_expr::expr::{Exists, InSubquery, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::logical_plan::{FetchType, SkipType};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
     col, lit, when, Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Expr, LogicalPlan,
-    LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Subquery,
-    Volatility,
+    LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, SortExpr,
+    Subquery, Volatility,
 };
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
@@ -52,6 +55,9 @@ pub struct SingleRowSubqueries;
 
 impl AnalyzerRule for SingleRowSubqueries {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        let plan = plan
+            .transform_up_with_subqueries(subqueries_sorted_below)?
+            .data;
         plan.transform_up_with_subqueries(|node| {
             let names = NamePreserver::new(&node);
             let select_list = matches!(node, LogicalPlan::Projection(_));
@@ -62,6 +68,11 @@ impl AnalyzerRule for SingleRowSubqueries {
                         single_row(subquery)
                     }
                     Expr::Exists(exists) if select_list => exists_as_count(exists),
+                    Expr::InSubquery(in_subquery)
+                        if select_list && in_subquery.subquery.outer_ref_columns.is_empty() =>
+                    {
+                        in_as_array(in_subquery)
+                    }
                     other => Ok(Transformed::no(other)),
                 })?;
                 Ok(rewritten.update_data(|expr| name.restore(expr)))
@@ -184,6 +195,61 @@ fn hoist_outer_conditions(input: &LogicalPlan) -> Result<(Option<LogicalPlan>, O
     Ok((Some(input), condition))
 }
 
+/// A Sort whose keys hold subqueries (Grafana's `ORDER BY CASE WHEN x IN
+/// (SELECT …) …`) as a Sort on columns a projection below computes, and
+/// a projection above that drops them again: a subquery in a select list
+/// is one DataFusion (with this rule) plans.
+fn subqueries_sorted_below(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let has_subquery = |expr: &Expr| {
+        expr.exists(|e| {
+            Ok(matches!(
+                e,
+                Expr::InSubquery(_) | Expr::Exists(_) | Expr::ScalarSubquery(_)
+            ))
+        })
+    };
+    let LogicalPlan::Sort(sort) = &plan else {
+        return Ok(Transformed::no(plan));
+    };
+    if !sort
+        .expr
+        .iter()
+        .map(|key| has_subquery(&key.expr))
+        .collect::<Result<Vec<_>>>()?
+        .contains(&true)
+    {
+        return Ok(Transformed::no(plan));
+    }
+    let columns: Vec<Expr> = sort
+        .input
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    let mut computed = columns.clone();
+    let mut keys = Vec::with_capacity(sort.expr.len());
+    for (i, key) in sort.expr.iter().enumerate() {
+        match has_subquery(&key.expr)? {
+            true => {
+                let name = format!("__apiary_sort_key_{i}");
+                computed.push(key.expr.clone().alias(&name));
+                keys.push(SortExpr {
+                    expr: col(name),
+                    ..key.clone()
+                });
+            }
+            false => keys.push(key.clone()),
+        }
+    }
+    let plan = LogicalPlanBuilder::from(sort.input.as_ref().clone())
+        .project(computed)?
+        .sort_with_limit(keys, sort.fetch)?
+        .project(columns)?
+        .build()?;
+    Ok(Transformed::yes(plan))
+}
+
 /// `EXISTS (…)` in a select list, which DataFusion plans only in a
 /// WHERE: `(SELECT count(*) FROM (…)) > 0`, an aggregate it can
 /// decorrelate, never NULL, as EXISTS is not.
@@ -200,6 +266,52 @@ fn exists_as_count(exists: Exists) -> Result<Transformed<Expr>> {
     Ok(Transformed::yes(match negated {
         true => rows.eq(lit(0i64)),
         false => rows.gt(lit(0i64)),
+    }))
+}
+
+/// `x [NOT] IN (SELECT y …)` in a select list (or an ORDER BY, planned
+/// there), which DataFusion plans only in a WHERE, for an uncorrelated
+/// subquery: its values as one array and its count of NULLs, each a
+/// scalar subquery DataFusion joins once, and Postgres's three-valued
+/// answer from them: false for no rows, true for a match, NULL when `x`
+/// or a value is NULL, else false.
+fn in_as_array(in_subquery: InSubquery) -> Result<Transformed<Expr>> {
+    let InSubquery {
+        expr: needle,
+        subquery,
+        negated,
+    } = in_subquery;
+    let values = subquery.subquery.as_ref().clone();
+    let value = Expr::Column(Column::from(values.schema().qualified_field(0)));
+    let scalar = |aggregate: Expr| -> Result<Expr> {
+        let plan = LogicalPlanBuilder::from(values.clone())
+            .aggregate(Vec::<Expr>::new(), vec![aggregate.alias(ROW)])?
+            .project(vec![col(ROW)])?
+            .build()?;
+        Ok(Expr::ScalarSubquery(Subquery {
+            subquery: Arc::new(plan),
+            ..subquery.clone()
+        }))
+    };
+    let array = scalar(array_agg(value.clone()))?;
+    let nulls = scalar(count(lit(1)) - count(value))?;
+    let found = when(array.clone().is_null(), lit(false))
+        .when(
+            needle
+                .as_ref()
+                .clone()
+                .is_not_null()
+                .and(array_has(array, *needle.clone())),
+            lit(true),
+        )
+        .when(
+            needle.is_null().or(nulls.gt(lit(0i64))),
+            lit(ScalarValue::Boolean(None)),
+        )
+        .otherwise(lit(false))?;
+    Ok(Transformed::yes(match negated {
+        true => Expr::Not(Box::new(found)),
+        false => found,
     }))
 }
 
