@@ -143,14 +143,7 @@ fn single_row(subquery: Subquery) -> Result<Transformed<Expr>> {
         true => first_value(value, order),
         false => rows_udaf().call(vec![value]),
     };
-    let plan = LogicalPlanBuilder::from(input.clone())
-        .aggregate(Vec::<Expr>::new(), vec![aggregate.alias(ROW)])?
-        .project(vec![col(ROW)])?
-        .build()?;
-    let subquery = Expr::ScalarSubquery(Subquery {
-        subquery: Arc::new(plan),
-        ..subquery
-    });
+    let subquery = aggregated(input, aggregate, &subquery)?;
     let value = match limited {
         true => subquery,
         false => Expr::ScalarFunction(ScalarFunction::new_udf(
@@ -255,14 +248,7 @@ fn subqueries_sorted_below(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>
 /// decorrelate, never NULL, as EXISTS is not.
 fn exists_as_count(exists: Exists) -> Result<Transformed<Expr>> {
     let Exists { subquery, negated } = exists;
-    let counted = LogicalPlanBuilder::from(subquery.subquery.as_ref().clone())
-        .aggregate(Vec::<Expr>::new(), vec![count(lit(1)).alias(ROW)])?
-        .project(vec![col(ROW)])?
-        .build()?;
-    let rows = Expr::ScalarSubquery(Subquery {
-        subquery: Arc::new(counted),
-        ..subquery
-    });
+    let rows = aggregated(&subquery.subquery, count(lit(1)), &subquery)?;
     Ok(Transformed::yes(match negated {
         true => rows.eq(lit(0i64)),
         false => rows.gt(lit(0i64)),
@@ -281,20 +267,10 @@ fn in_as_array(in_subquery: InSubquery) -> Result<Transformed<Expr>> {
         subquery,
         negated,
     } = in_subquery;
-    let values = subquery.subquery.as_ref().clone();
+    let values = subquery.subquery.as_ref();
     let value = Expr::Column(Column::from(values.schema().qualified_field(0)));
-    let scalar = |aggregate: Expr| -> Result<Expr> {
-        let plan = LogicalPlanBuilder::from(values.clone())
-            .aggregate(Vec::<Expr>::new(), vec![aggregate.alias(ROW)])?
-            .project(vec![col(ROW)])?
-            .build()?;
-        Ok(Expr::ScalarSubquery(Subquery {
-            subquery: Arc::new(plan),
-            ..subquery.clone()
-        }))
-    };
-    let array = scalar(array_agg(value.clone()))?;
-    let nulls = scalar(count(lit(1)) - count(value))?;
+    let array = aggregated(values, array_agg(value.clone()), &subquery)?;
+    let nulls = aggregated(values, count(lit(1)) - count(value), &subquery)?;
     let found = when(array.clone().is_null(), lit(false))
         .when(
             needle
@@ -312,6 +288,19 @@ fn in_as_array(in_subquery: InSubquery) -> Result<Transformed<Expr>> {
     Ok(Transformed::yes(match negated {
         true => Expr::Not(Box::new(found)),
         false => found,
+    }))
+}
+
+/// A scalar subquery like `like` (its outer references) whose one row is
+/// `aggregate` over all of `input`'s rows.
+fn aggregated(input: &LogicalPlan, aggregate: Expr, like: &Subquery) -> Result<Expr> {
+    let plan = LogicalPlanBuilder::from(input.clone())
+        .aggregate(Vec::<Expr>::new(), vec![aggregate.alias(ROW)])?
+        .project(vec![col(ROW)])?
+        .build()?;
+    Ok(Expr::ScalarSubquery(Subquery {
+        subquery: Arc::new(plan),
+        ..like.clone()
     }))
 }
 
