@@ -22,7 +22,7 @@ use datafusion::common::TableReference;
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
-use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement, WriteOp};
 use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -564,7 +564,21 @@ impl Session {
             let input = analyze.input.as_ref().clone();
             return Ok(Outcome::Rows(self.explain_analyze(input).await?));
         }
+        // SQL `PREPARE` and `DEALLOCATE` answer with their tag, not rows
+        // (pg_dump checks that a PREPARE returned no result set).
+        let statement_tag = match &plan {
+            LogicalPlan::Statement(PlanStatement::Prepare(_)) => Some("PREPARE"),
+            LogicalPlan::Statement(PlanStatement::Deallocate(_)) => Some("DEALLOCATE"),
+            _ => None,
+        };
         let frame = self.ctx.execute_logical_plan(plan).await?;
+        if let Some(command) = statement_tag {
+            frame.collect().await?;
+            return Ok(Outcome::Done {
+                command: command.into(),
+                rows: None,
+            });
+        }
         if let Some(command) = command {
             let batches = frame.collect().await?;
             let rows = batches

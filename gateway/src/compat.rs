@@ -34,6 +34,8 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
 
 use crate::pg::{catalog_oid, APIARY_TABLES};
+use crate::regclass::REGCLASS_FUNCTION;
+use crate::regproc::proc_oid;
 use datafusion_postgres::datafusion_pg_catalog::sql::rules::{
     AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall,
     FixVersionColumnName, PrependUnqualifiedPgTableName, ResolveUnqualifiedIdentifier,
@@ -145,6 +147,7 @@ impl SqlParser {
             rewrite_at_time_zone(statement);
             rewrite_postgres_clauses(statement);
             name_columns_as_postgres(statement);
+            computed_names_as_regclass(statement);
         }
         Ok(statements)
     }
@@ -1410,14 +1413,15 @@ fn type_column_name(data_type: &DataType) -> String {
 /// `None` when the text has nothing to rewrite.
 ///
 /// - `'pg_class'::regclass` (or `'pg_catalog.pg_class'::pg_catalog.regclass`)
-///   is the catalog's OID, as pg_dump compares `classid` with it. The
-///   crate's rule finds a name in `pg_class`, which lists frames only; a
-///   numeric string it takes as the OID itself, so the name becomes that.
+///   is the catalog's OID, as pg_dump compares `classid` with it, and
+///   `'pg_catalog.array_in'::regproc` the function's (pgJDBC tells arrays
+///   by `typinput`). The crate's rule looks names up unqualified; a numeric
+///   string it takes as the OID itself, so the name becomes that.
 /// - `OPERATOR(pg_catalog.=)` is the plain operator: the SQL parser cannot
 ///   read it before `ANY (…)` (pg_dump's and psql's pattern lookups).
 fn rewrite_tokens(sql: &str) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("regclass") && !lower.contains("operator") {
+    if !lower.contains("regclass") && !lower.contains("regproc") && !lower.contains("operator") {
         return None;
     }
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
@@ -1437,18 +1441,23 @@ fn rewrite_tokens(sql: &str) -> Option<String> {
             }
         }
         if let Token::SingleQuotedString(name) = &rest[0] {
-            let cast_to_regclass = match &rest[1..] {
+            let cast_to = match &rest[1..] {
                 [Token::DoubleColon, schema, Token::Period, t, ..]
                     if is_word(schema, "pg_catalog") =>
                 {
-                    is_word(t, "regclass")
+                    Some(t)
                 }
-                [Token::DoubleColon, t, ..] => is_word(t, "regclass"),
-                _ => false,
+                [Token::DoubleColon, t, ..] => Some(t),
+                _ => None,
             };
             let lower = name.to_ascii_lowercase();
-            let catalog = lower.strip_prefix("pg_catalog.").unwrap_or(&lower);
-            if let (true, Some(oid)) = (cast_to_regclass, catalog_oid(catalog)) {
+            let system_name = lower.strip_prefix("pg_catalog.").unwrap_or(&lower);
+            let oid = match cast_to {
+                Some(t) if is_word(t, "regclass") => catalog_oid(system_name),
+                Some(t) if is_word(t, "regproc") => proc_oid(system_name),
+                _ => None,
+            };
+            if let Some(oid) = oid {
                 out.push(Token::SingleQuotedString(oid.to_string()));
                 changed = true;
                 i += 1;
@@ -1522,6 +1531,46 @@ pub fn rewrite_field_access(statement: &mut Statement) {
         }
     }
     let _ = VisitMut::visit(statement, &mut FieldAccess);
+}
+
+/// `CAST(format('%I.%I', s, t) AS regclass)`: a name computed by the
+/// query, cast to `regclass`, becomes `apiary_regclass(…)`, which looks it
+/// up in `pg_class` (regclass.rs). A literal name is the crate's rule's; a
+/// column is an OID already (`c.oid::regclass`) and stays a plain cast.
+fn computed_names_as_regclass(statement: &mut Statement) {
+    struct Casts;
+    impl VisitorMut for Casts {
+        type Break = ();
+
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Cast {
+                expr: name,
+                data_type,
+                ..
+            } = expr
+            else {
+                return ControlFlow::Continue(());
+            };
+            let to_regclass = match data_type {
+                DataType::Regclass => true,
+                DataType::Custom(type_name, _) => type_name
+                    .0
+                    .last()
+                    .and_then(ObjectNamePart::as_ident)
+                    .is_some_and(|ident| ident.value.eq_ignore_ascii_case("regclass")),
+                _ => false,
+            };
+            let computed = !matches!(
+                name.as_ref(),
+                Expr::Value(_) | Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+            );
+            if to_regclass && computed {
+                *expr = parse_expr(&format!("{REGCLASS_FUNCTION}({name})"));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(statement, &mut Casts);
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ use crate::copy_out::CopyOut;
 use crate::cursor::{self, Count, Cursor, CursorStatement, Cursors, Declare};
 use crate::pg::PgCatalog;
 use crate::sqlstate::{error, from_datafusion, from_engine};
-use crate::types::{pg_fields, postgres_schema};
+use crate::types::{pg_fields, postgres_schema, with_origins};
 use crate::wire_values::WireValues;
 use apiary_engine::postgres::quote_ident;
 
@@ -282,11 +282,11 @@ async fn encoded_rows(
 )> {
     let mut stream = as_described(stream, described)?;
     let schema = stream.schema();
-    let fields = Arc::new(pg_fields(
-        &schema,
-        format,
-        Some(conn.settings.format_options()),
-    )?);
+    let fields = pg_fields(&schema, format, Some(conn.settings.format_options()))?;
+    let fields = Arc::new(match described {
+        Some(described) => with_origins(fields, described),
+        None => fields,
+    });
     let text = WireValues::new(&schema, &fields, &conn.settings);
     let first = stream.next().await;
     let batches = stream::iter(first).chain(stream);
@@ -540,8 +540,15 @@ impl QueryService {
             .prepare(DfStatement::Statement(Box::new(statement)))
             .await
             .map_err(from_engine)?;
+        let described = match &prepared {
+            Prepared::Plan(plan) if !matches!(plan, LogicalPlan::Dml(_)) => {
+                let (hive, boxname) = conn.session.current();
+                self.parser.pg.described(plan, &hive, &boxname).await
+            }
+            _ => None,
+        };
         let outcome = conn.session.execute(prepared).await.map_err(from_engine)?;
-        outcome_response(outcome, None, &Format::UnifiedText, conn, deadline).await
+        outcome_response(outcome, described.as_ref(), &Format::UnifiedText, conn, deadline).await
     }
 }
 
@@ -905,7 +912,9 @@ impl StatementParser {
             .map_err(from_engine)?;
         let schema = match &prepared {
             Prepared::Plan(plan) if !matches!(plan, LogicalPlan::Dml(_)) => {
-                Some(postgres_schema(plan.schema().as_arrow()))
+                let (hive, boxname) = conn.session.current();
+                let described = self.pg.described(plan, &hive, &boxname).await;
+                Some(described.unwrap_or_else(|| postgres_schema(plan.schema().as_arrow())))
             }
             _ => None,
         };

@@ -25,7 +25,7 @@ use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
 use crate::types::sql_name;
 
 /// The views, each with its columns; `#` marks an integer column.
-const VIEWS: &[(&str, &[&str])] = &[
+pub(crate) const VIEWS: &[(&str, &[&str])] = &[
     (
         "schemata",
         &[

@@ -8,6 +8,7 @@
 //! `pg_catalog` schema shared by every hive, and the functions registered in
 //! each connection's session with that connection's database.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -15,9 +16,12 @@ use crate::activity::{StatActivity, StatGssapi};
 use crate::builtin::Settings;
 use crate::cancel::Cancels;
 use crate::declared_columns::{DeclaredColumn, Part};
-use crate::information_schema::InformationSchemas;
+use crate::information_schema::{self, InformationSchemas};
 use crate::oid_arrays::OidArrayAgg;
 use crate::pg_settings::{PgSettings, ShowAllSettings};
+use crate::regclass;
+use crate::origins;
+use crate::types::postgres_schema;
 use crate::regproc::{load_proc_oids, RegprocCasts};
 use crate::roles::{self, RoleView, Roles};
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
@@ -39,8 +43,9 @@ use datafusion::datasource::{provider_as_source, MemTable, ViewTable};
 use datafusion::error::DataFusionError;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::functions::string::expr_fn::concat;
 use datafusion::logical_expr::{
-    col, create_udf, lit, ColumnarValue, Expr, JoinType, LogicalPlanBuilder, ScalarFunctionArgs,
+    LogicalPlan, col, create_udf, lit, ColumnarValue, Expr, JoinType, LogicalPlanBuilder, ScalarFunctionArgs,
     ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::physical_plan::streaming::PartitionStream;
@@ -77,6 +82,9 @@ pub struct PgCatalog {
     schema: Arc<dyn SchemaProvider>,
     information_schema: Arc<InformationSchemas>,
     cancels: Arc<Cancels>,
+    /// Relation OIDs by (schema, name), read from `pg_class` again when a
+    /// result column comes from a relation not in it yet.
+    relation_oids: tokio::sync::Mutex<HashMap<(String, String), i32>>,
 }
 
 impl PgCatalog {
@@ -110,7 +118,52 @@ impl PgCatalog {
             schema,
             information_schema,
             cancels,
+            relation_oids: Default::default(),
         })
+    }
+
+    /// `plan`'s result columns as RowDescription sends them: each column
+    /// that comes straight from a frame or a catalog marked with the
+    /// relation's OID and its attribute number (see origins.rs); `None`
+    /// when no column does. Unqualified names resolve in `hive`.`boxname`.
+    pub async fn described(
+        &self,
+        plan: &LogicalPlan,
+        hive: &str,
+        boxname: &str,
+    ) -> Option<SchemaRef> {
+        let origins = origins::origins(plan);
+        if origins.iter().all(Option::is_none) {
+            return None;
+        }
+        let schema = postgres_schema(plan.schema().as_arrow());
+        let mut oids = self.relation_oids.lock().await;
+        let mut fields = Vec::with_capacity(origins.len());
+        let mut read = false;
+        for (field, origin) in schema.fields().iter().zip(origins) {
+            let Some(origin) = origin else {
+                fields.push(field.clone());
+                continue;
+            };
+            let table = origin.table.resolve(hive, boxname);
+            let key = (table.schema.to_string(), table.table.to_string());
+            if !oids.contains_key(&key) && !read {
+                read = true;
+                if let Ok(current) = regclass::relation_oids(self.schema.as_ref()).await {
+                    *oids = current;
+                }
+            }
+            let mut metadata = field.metadata().clone();
+            if let Some(oid) = oids.get(&key) {
+                metadata.insert(origins::TABLE_OID_KEY.into(), oid.to_string());
+                metadata.insert(origins::ATTNUM_KEY.into(), origin.attnum.to_string());
+            }
+            fields.push(Arc::new(field.as_ref().clone().with_metadata(metadata)));
+        }
+        Some(Arc::new(arrow::datatypes::Schema::new_with_metadata(
+            fields,
+            schema.metadata().clone(),
+        )))
     }
 
     /// `pg_catalog` and `information_schema` as schemas of every hive.
@@ -218,6 +271,7 @@ impl PgCatalog {
             "pg_has_role",
             ScalarValue::Boolean(Some(true)),
         ));
+        ctx.register_udf(regclass::regclass(self.schema.clone()));
         ctx.register_udf(size_pretty());
         ctx.register_udf(crate::types::pg_typeof());
         ctx.register_udf(format_type::create_format_type_udf());
@@ -526,6 +580,64 @@ fn empty_catalog(name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
 }
 
 impl PgCatalogSchema {
+    /// `pg_type` as PostgreSQL 15 has it: each frame with its row type (a
+    /// composite type, `typrelid` the frame) and that type's array type,
+    /// as pgJDBC's `getUDTs` and `getTypeInfo` list them, shaped after the
+    /// rows of `pg_class`'s own types; without the crate's rows for views
+    /// newer than 15.
+    async fn types(&self, pg_type: Arc<dyn TableProvider>) -> DfResult<Arc<dyn TableProvider>> {
+        let Some(pg_class) = self.inner.table("pg_class").await? else {
+            return Ok(pg_type);
+        };
+        let newer = NEWER_THAN_15.iter().map(|name| lit(*name)).collect();
+        let system =
+            LogicalPlanBuilder::scan("pg_type", provider_as_source(pg_type.clone()), None)?
+                .filter(col("typname").in_list(newer, true))?
+                .build()?;
+        let frame_oid = || col("c.oid");
+        let of_frames = |template: &str, computed: &dyn Fn(&str) -> Option<Expr>| {
+            let columns: Vec<Expr> = pg_type
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| {
+                    let name = f.name().as_str();
+                    computed(name)
+                        .unwrap_or_else(|| col(Column::new(Some("t"), name)))
+                        .alias(name)
+                })
+                .collect();
+            LogicalPlanBuilder::scan("c", provider_as_source(pg_class.clone()), None)?
+                .cross_join(
+                    LogicalPlanBuilder::scan("t", provider_as_source(pg_type.clone()), None)?
+                        .filter(col("typname").eq(lit(template)))?
+                        .build()?,
+                )?
+                .project(columns)?
+                .build()
+        };
+        let row_types = of_frames("pg_class", &|column| match column {
+            "oid" => Some(frame_oid() + lit(ROW_TYPE_OID_OFFSET)),
+            "typname" => Some(col("c.relname")),
+            "typnamespace" => Some(col("c.relnamespace")),
+            "typrelid" => Some(frame_oid()),
+            "typarray" => Some(frame_oid() + lit(ARRAY_TYPE_OID_OFFSET)),
+            _ => None,
+        })?;
+        let array_types = of_frames("_pg_class", &|column| match column {
+            "oid" => Some(frame_oid() + lit(ARRAY_TYPE_OID_OFFSET)),
+            "typname" => Some(concat(vec![lit("_"), col("c.relname")])),
+            "typnamespace" => Some(col("c.relnamespace")),
+            "typelem" => Some(frame_oid() + lit(ROW_TYPE_OID_OFFSET)),
+            _ => None,
+        })?;
+        let plan = LogicalPlanBuilder::from(system)
+            .union(row_types)?
+            .union(array_types)?
+            .build()?;
+        Ok(Arc::new(ViewTable::new(plan, None)))
+    }
+
     /// `pg_attribute` with frames' declared types (`varchar(20)`,
     /// `numeric(10,2)`; see declared_columns.rs), found through the
     /// column's relation and namespace; and its option and ACL arrays as
@@ -607,12 +719,21 @@ impl PgCatalogSchema {
             Some(pg_class) if name == "pg_class" => {
                 let nulls = null_array(DataType::Utf8)?;
                 let added = vec![nulls.clone().alias("relacl"), nulls.alias("reloptions")];
-                // Frames belong to the one role (OID 10) that owns everything.
-                let owner = |column: &str| {
-                    (column == "relowner")
-                        .then(|| lit(ScalarValue::Int32(Some(10))).alias("relowner"))
+                // Frames belong to the one role (OID 10) that owns everything,
+                // and each has its row type (see `types`).
+                let owner = |column: &str| match column {
+                    "relowner" => Some(lit(ScalarValue::Int32(Some(10))).alias(column)),
+                    "reltype" => Some((col("oid") + lit(ROW_TYPE_OID_OFFSET)).alias(column)),
+                    _ => None,
                 };
-                reshaped(name, pg_class, owner, added).map(Some)
+                let frames = reshaped(name, pg_class, owner, added)?;
+                let system = system_relations(&frames.schema(), |schema, relation| match schema {
+                    "pg_catalog" => self.table_exist(relation),
+                    _ => information_schema::VIEWS
+                        .iter()
+                        .any(|(view, _)| *view == relation),
+                })?;
+                with_rows(name, frames, system).map(Some)
             }
             // ACL and configuration arrays are arrays, NULL here (psql's
             // `\dn+`, `\df+` and `\drds` join them with `array_to_string`;
@@ -624,7 +745,10 @@ impl PgCatalogSchema {
                 ) =>
             {
                 let table = match name {
-                    "pg_namespace" => with_system_namespaces(table)?,
+                    "pg_namespace" => {
+                        let system = system_namespaces(&table.schema())?;
+                        with_rows(name, table, system)?
+                    }
                     _ => table,
                 };
                 let nulls = null_array(DataType::Utf8)?;
@@ -655,6 +779,7 @@ impl PgCatalogSchema {
                 };
                 reshaped(name, table, as_array, vec![]).map(Some)
             }
+            Some(pg_type) if name == "pg_type" => self.types(pg_type).await.map(Some),
             // `conkey`/`confkey` are `int2[]` (Metabase's foreign keys:
             // `attnum = ANY(conkey)`); the crate keeps them as text.
             Some(pg_constraint) if name == "pg_constraint" => {
@@ -674,19 +799,18 @@ impl PgCatalogSchema {
     }
 }
 
-/// `pg_namespace` with the system schemas' rows (see [`system_namespaces`]).
-fn with_system_namespaces(
-    pg_namespace: Arc<dyn TableProvider>,
+/// `table` with `rows` after its own.
+fn with_rows(
+    name: &str,
+    table: Arc<dyn TableProvider>,
+    rows: RecordBatch,
 ) -> DfResult<Arc<dyn TableProvider>> {
-    let system = MemTable::try_new(
-        pg_namespace.schema(),
-        vec![vec![system_namespaces(&pg_namespace.schema())?]],
-    )?;
-    let plan = LogicalPlanBuilder::scan("pg_namespace", provider_as_source(pg_namespace), None)?
+    let added = MemTable::try_new(rows.schema(), vec![vec![rows]])?;
+    let plan = LogicalPlanBuilder::scan(name, provider_as_source(table), None)?
         .union(
             LogicalPlanBuilder::scan(
-                "pg_namespace_system",
-                provider_as_source(Arc::new(system)),
+                format!("{name}_system"),
+                provider_as_source(Arc::new(added)),
                 None,
             )?
             .build()?,
@@ -776,9 +900,9 @@ impl ScalarUDFImpl for Int2Array {
 /// them; pg_dump fails on a namespace it cannot find.
 fn system_namespaces(schema: &SchemaRef) -> DfResult<RecordBatch> {
     const ROWS: [(i32, &str); 3] = [
-        (11, "pg_catalog"),
+        (PG_CATALOG_OID, "pg_catalog"),
         (99, "pg_toast"),
-        (13283, "information_schema"),
+        (INFORMATION_SCHEMA_OID, "information_schema"),
     ];
     let columns = schema
         .fields()
@@ -792,6 +916,83 @@ fn system_namespaces(schema: &SchemaRef) -> DfResult<RecordBatch> {
             }
         })
         .collect();
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// A frame's row type's OID is the frame's plus this, its array type's
+/// plus [`ARRAY_TYPE_OID_OFFSET`]: far above the OIDs the catalog crate
+/// hands out from 16384, and below 2^31 as an `oid` column holds them.
+const ROW_TYPE_OID_OFFSET: i32 = 1 << 29;
+const ARRAY_TYPE_OID_OFFSET: i32 = 1 << 30;
+
+/// The crate's `pg_type` rows for views PostgreSQL 15 lacks, and their
+/// array types.
+const NEWER_THAN_15: [&str; 6] = [
+    "pg_stat_checkpointer",
+    "_pg_stat_checkpointer",
+    "pg_stat_io",
+    "_pg_stat_io",
+    "pg_wait_events",
+    "_pg_wait_events",
+];
+
+/// The OID of the `pg_catalog` namespace.
+const PG_CATALOG_OID: i32 = 11;
+/// The OID of `information_schema` in the PostgreSQL the crate's catalog
+/// rows come from.
+const INFORMATION_SCHEMA_OID: i32 = 13283;
+
+/// PostgreSQL 15's own tables and views, `oid schema name relkind` a line.
+const SYSTEM_RELATIONS: &str = include_str!("system_relations.txt");
+
+/// `pg_class` rows for the system tables and views Apiary serves (those
+/// `served(schema, name)` accepts), with PostgreSQL 15's OIDs. pgAdmin
+/// tells the system schemas by them (`relname = 'pg_class' AND
+/// relnamespace = n.oid`), and `\dS` lists them.
+fn system_relations(
+    schema: &SchemaRef,
+    served: impl Fn(&str, &str) -> bool,
+) -> DfResult<RecordBatch> {
+    type Row = (i32, i32, &'static str, &'static str);
+    let rows: Vec<Row> = SYSTEM_RELATIONS
+        .lines()
+        .filter_map(|line| {
+            let [oid, namespace, name, kind] = line.split(' ').collect::<Vec<_>>()[..] else {
+                return None;
+            };
+            let namespace_oid = match namespace {
+                "pg_catalog" => PG_CATALOG_OID,
+                _ => INFORMATION_SCHEMA_OID,
+            };
+            let oid = oid.parse().ok()?;
+            served(namespace, name).then_some((oid, namespace_oid, name, kind))
+        })
+        .collect();
+    let ints = |value: fn(&Row) -> i32| -> ArrayRef {
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(value)))
+    };
+    let texts = |value: fn(&Row) -> &'static str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(value)))
+    };
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| -> DfResult<ArrayRef> {
+            Ok(match field.name().as_str() {
+                "oid" => ints(|row| row.0),
+                "relnamespace" => ints(|row| row.1),
+                "relname" => texts(|row| row.2),
+                "relkind" => texts(|row| row.3),
+                "relowner" => ints(|_| 10),
+                "relpersistence" => texts(|_| "p"),
+                "relreplident" => texts(|_| "n"),
+                "relispopulated" => Arc::new(BooleanArray::from(vec![true; rows.len()])),
+                _ if field.is_nullable() => new_null_array(field.data_type(), rows.len()),
+                _ if field.data_type() == &DataType::Utf8 => texts(|_| ""),
+                _ => ScalarValue::new_zero(field.data_type())?.to_array_of_size(rows.len())?,
+            })
+        })
+        .collect::<DfResult<Vec<_>>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 

@@ -64,7 +64,7 @@ fn read_proc_oids(pg_proc: &ArrowTable) -> HashMap<String, i32> {
 }
 
 /// The OID a `regproc` name stands for: `-` is 0, a number is itself.
-fn proc_oid(name: &str) -> Option<i32> {
+pub fn proc_oid(name: &str) -> Option<i32> {
     let oids = PROC_OIDS.get_or_init(|| {
         PgCatalogStaticTables::try_new()
             .map(|tables| read_proc_oids(&tables.pg_proc))

@@ -24,6 +24,7 @@ use pgwire::error::PgWireResult;
 use pgwire::types::format::FormatOptions;
 
 use crate::compat::sent_name;
+use crate::origins::{ATTNUM_KEY, TABLE_OID_KEY};
 
 /// The type a column of `data_type` is sent as.
 pub fn postgres_type(data_type: &DataType) -> DataType {
@@ -51,7 +52,7 @@ pub fn pg_fields(
     options: Option<Arc<FormatOptions>>,
 ) -> PgWireResult<Vec<FieldInfo>> {
     let fields = arrow_schema_to_pg_fields(&without_stale_oid_kinds(schema), format, options)?;
-    Ok(fields
+    let fields = fields
         .into_iter()
         .zip(schema.fields())
         .map(|(info, field)| {
@@ -81,7 +82,35 @@ pub fn pg_fields(
                 None => info,
             }
         })
-        .collect())
+        .collect();
+    Ok(with_origins(fields, schema))
+}
+
+/// `fields` with the table OID and attribute number that `described`'s
+/// fields carry (origins.rs); 0 stays where they carry none.
+pub fn with_origins(fields: Vec<FieldInfo>, described: &Schema) -> Vec<FieldInfo> {
+    fields
+        .into_iter()
+        .zip(described.fields())
+        .map(|(info, field)| {
+            let value = |key: &str| field.metadata().get(key);
+            let table = value(TABLE_OID_KEY).and_then(|v| v.parse::<i32>().ok());
+            let attnum = value(ATTNUM_KEY).and_then(|v| v.parse::<i16>().ok());
+            let (Some(table), Some(attnum)) = (table, attnum) else {
+                return info;
+            };
+            FieldInfo::new(
+                info.name().into(),
+                Some(table),
+                Some(attnum),
+                info.datatype().clone(),
+                info.format(),
+            )
+            .with_format_options(info.format_options().clone())
+            .with_type_size(info.type_size())
+            .with_type_modifier(info.type_modifier())
+        })
+        .collect()
 }
 
 /// `schema` without the OID kind on columns that are no longer OIDs: a

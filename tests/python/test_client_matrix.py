@@ -296,3 +296,29 @@ def test_sqlalchemy_inspector_answers_as_postgresql_does(server, postgres, drive
     # The box appears among the schemas, next to `default`.
     with sa.create_engine(f"postgresql+{driver}://analyst@127.0.0.1:{server}/default").connect() as conn:
         assert {"default", "inspected"} <= set(sa.inspect(conn).get_schema_names())
+
+
+def test_result_columns_name_their_table_and_column_as_postgresql_does(server, postgres):
+    """RowDescription gives the table OID and attribute number of a column
+    read straight from a table (DBeaver ties result sets to tables by them),
+    through the extended and the simple protocol, and 0 for computed ones."""
+    import psycopg
+
+    query = ("SELECT c.name AS n, c.id, upper(c.name), 1, e.x, s.pop FROM inspected.cities c "
+             "LEFT JOIN inspected.empty e ON e.x = c.i "
+             "JOIN (SELECT id, pop FROM inspected.cities) s ON s.id = c.id WHERE c.id > 0 ORDER BY 1")
+    described = []
+    for conninfo in [postgres, f"host=127.0.0.1 port={server} user=analyst dbname=default"]:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'inspected'").fetchone():
+                for statement in INSPECTED:
+                    conn.execute(statement)
+            tables = dict(conn.execute(
+                "SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'inspected'").fetchall())
+            for result in [conn.execute(query).pgresult, conn.pgconn.exec_(query.encode())]:
+                described.append([(tables.get(result.ftable(i), result.ftable(i)), result.ftablecol(i))
+                                  for i in range(result.nfields)])
+    expected = [("cities", 2), ("cities", 1), (0, 0), (0, 0), ("empty", 1), ("cities", 3)]
+    assert described[:2] == [expected, expected]
+    assert described[2:] == [expected, expected]

@@ -22,10 +22,7 @@ from test_gateway import server  # noqa: F401  (fixture)
 from tool_queries import TOOLS
 
 # (tool, step index) -> why Apiary fails it today.
-KNOWN_GAPS: dict[tuple[str, int], str] = {
-    ("pgadmin", 5): "pg_class lists frames only, so the catalogs' own relations are missing",
-    ("metabase", 4): "a computed name cast to regclass (format('%I.%I', …)::regclass) is not looked up",
-}
+KNOWN_GAPS: dict[tuple[str, int], str] = {}
 
 CLICKS = "CREATE TABLE {schema}.clicks (id BIGINT, country TEXT, amount DOUBLE PRECISION)"
 
