@@ -61,7 +61,7 @@ impl FrameName {
         })
     }
 
-    fn segments(&self) -> [&str; 3] {
+    pub(crate) fn segments(&self) -> [&str; 3] {
         [&self.hive, &self.boxname, &self.frame]
     }
 }

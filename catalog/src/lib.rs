@@ -16,6 +16,7 @@
 pub mod commit;
 pub mod error;
 pub mod frame;
+pub mod maintenance;
 pub mod names;
 pub mod provider;
 pub mod registry;

@@ -1,7 +1,8 @@
 //! Apiary's own SQL commands, which DataFusion does not know:
 //! `USE HIVE h`, `USE BOX b` (or `USE h.b`), `SHOW HIVES`, `SHOW BOXES [IN h]`,
-//! `SHOW FRAMES [IN h.b]`, `DESCRIBE [FRAME] h.b.f`, and the swarm's
-//! `SHOW SWARM` and `SHOW COLONY`.
+//! `SHOW FRAMES [IN h.b]`, `DESCRIBE [FRAME] h.b.f`, the swarm's
+//! `SHOW SWARM` and `SHOW COLONY`, and frame maintenance: `OPTIMIZE`,
+//! `VACUUM` and `DESCRIBE HISTORY`.
 //!
 //! They are recognised from the token stream of the statement (never by
 //! rewriting SQL text); anything else goes to DataFusion unchanged.
@@ -32,6 +33,21 @@ pub enum Command {
     ShowSwarm,
     /// This node's load, as `colony_status()`.
     ShowColony,
+    /// `OPTIMIZE frame [ZORDER BY (col, …)]`: compacts the frame's cells.
+    Optimize {
+        frame: Vec<String>,
+        zorder: Vec<String>,
+    },
+    /// `VACUUM frame [RETAIN n HOURS] [DRY RUN]`: deletes files no version
+    /// within the retention needs.
+    Vacuum {
+        frame: Vec<String>,
+        /// `RETAIN n HOURS`, in seconds.
+        retain_seconds: Option<u64>,
+        dry_run: bool,
+    },
+    /// `DESCRIBE HISTORY frame`: the frame's commits, newest first.
+    History(Vec<String>),
 }
 
 /// Returns the command if `sql` is one of Apiary's own, `None` for anything
@@ -112,6 +128,51 @@ pub fn parse(sql: &str) -> Result<Option<Command>> {
                 _ => return Err(usage("SHOW FRAMES [IN [hive.]box]")),
             }
         }
+        (Some("DESCRIBE") | Some("DESC"), Some("HISTORY")) if words.len() > 2 => {
+            let (parts, rest) = dotted(&words[2..]);
+            expect_end(rest, HISTORY_FORM)?;
+            Command::History(frame_name(parts, HISTORY_FORM)?)
+        }
+        (Some("OPTIMIZE"), _) => {
+            let (parts, rest) = dotted(&words[1..]);
+            let frame = frame_name(parts, OPTIMIZE_FORM)?;
+            let zorder = match rest {
+                [] => Vec::new(),
+                [order, by, Token::LParen, columns @ .., Token::RParen]
+                    if is_word(order, "ZORDER") && is_word(by, "BY") =>
+                {
+                    column_list(columns).ok_or_else(|| usage(OPTIMIZE_FORM))?
+                }
+                _ => return Err(usage(OPTIMIZE_FORM)),
+            };
+            Command::Optimize { frame, zorder }
+        }
+        (Some("VACUUM"), _) => {
+            let (parts, mut rest) = dotted(&words[1..]);
+            let frame = frame_name(parts, VACUUM_FORM)?;
+            let mut retain_seconds = None;
+            if let [retain, Token::Number(hours, _), unit, more @ ..] = rest {
+                if is_word(retain, "RETAIN") && is_word(unit, "HOURS") {
+                    let hours = hours
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|h| (0.0..=1e6).contains(h))
+                        .ok_or_else(|| usage(VACUUM_FORM))?;
+                    retain_seconds = Some((hours * 3600.0).round() as u64);
+                    rest = more;
+                }
+            }
+            let dry_run = match rest {
+                [] => false,
+                [dry, run] if is_word(dry, "DRY") && is_word(run, "RUN") => true,
+                _ => return Err(usage(VACUUM_FORM)),
+            };
+            Command::Vacuum {
+                frame,
+                retain_seconds,
+                dry_run,
+            }
+        }
         (Some("DESCRIBE"), _) | (Some("DESC"), _) => {
             let start = if second.as_deref() == Some("FRAME") {
                 2
@@ -128,6 +189,38 @@ pub fn parse(sql: &str) -> Result<Option<Command>> {
         _ => return Ok(None),
     };
     Ok(Some(command))
+}
+
+const HISTORY_FORM: &str = "DESCRIBE HISTORY [hive.][box.]frame";
+const OPTIMIZE_FORM: &str = "OPTIMIZE [hive.][box.]frame [ZORDER BY (column, ...)]";
+const VACUUM_FORM: &str = "VACUUM [hive.][box.]frame [RETAIN n HOURS] [DRY RUN]";
+
+/// One to three name parts, or the usage error for `form`.
+fn frame_name(parts: Vec<String>, form: &str) -> Result<Vec<String>> {
+    match parts.len() {
+        1..=3 => Ok(parts),
+        _ => Err(usage(form)),
+    }
+}
+
+fn is_word(token: &Token, word: &str) -> bool {
+    matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+/// `a, b, "C"` as column names (unquoted ones folded to lower case).
+fn column_list(tokens: &[&Token]) -> Option<Vec<String>> {
+    let mut columns = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        match (i % 2, token) {
+            (0, Token::Word(w)) => columns.push(match w.quote_style {
+                Some(_) => w.value.clone(),
+                None => w.value.to_ascii_lowercase(),
+            }),
+            (1, Token::Comma) => {}
+            _ => return None,
+        }
+    }
+    (!columns.is_empty() && tokens.len() % 2 == 1).then_some(columns)
 }
 
 fn use_box(parts: Vec<String>, form: &str) -> Result<Command> {
@@ -232,6 +325,39 @@ mod tests {
                 "clicks".into()
             ]))
         );
+    }
+
+    #[test]
+    fn maintenance_commands_are_recognised() {
+        assert_eq!(
+            parse("OPTIMIZE events.clicks ZORDER BY (country, \"Day\")").unwrap(),
+            Some(Command::Optimize {
+                frame: vec!["events".into(), "clicks".into()],
+                zorder: vec!["country".into(), "Day".into()],
+            })
+        );
+        assert_eq!(
+            parse("vacuum clicks retain 0 hours dry run;").unwrap(),
+            Some(Command::Vacuum {
+                frame: vec!["clicks".into()],
+                retain_seconds: Some(0),
+                dry_run: true,
+            })
+        );
+        assert_eq!(
+            parse("DESCRIBE HISTORY a.b.c").unwrap(),
+            Some(Command::History(vec!["a".into(), "b".into(), "c".into()]))
+        );
+        // A frame named `history` is still described.
+        assert_eq!(
+            parse("DESCRIBE history").unwrap(),
+            Some(Command::Describe(vec!["history".into()]))
+        );
+        let err = parse("OPTIMIZE t ZORDER (a)").unwrap_err().to_string();
+        assert!(err.contains("ZORDER BY (column, ...)"), "{err}");
+        assert!(parse("VACUUM t RETAIN x HOURS").is_err());
+        assert!(parse("VACUUM t RETAIN -1 HOURS").is_err());
+        assert!(parse("VACUUM").is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! SQL statements that change the catalog: `CREATE DATABASE` (a hive),
-//! `CREATE SCHEMA` (a box), `CREATE TABLE [AS SELECT]` (a frame) and
-//! `DROP TABLE`.
+//! `CREATE SCHEMA` (a box), `CREATE TABLE [AS SELECT]` (a frame),
+//! `DROP TABLE` and `TRUNCATE`.
 //!
 //! DataFusion would run these against in-memory tables, so they are taken
 //! from the parsed statement before planning and applied through the catalog
@@ -16,6 +16,9 @@ use datafusion::sql::sqlparser::ast::{
     ObjectNamePart, ObjectType, SchemaName, Statement,
 };
 
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
 use crate::error::{EngineError, Result};
 use crate::session::{Outcome, Session};
 
@@ -30,6 +33,7 @@ pub(crate) fn is_catalog_statement(statement: &Statement) -> bool {
                 object_type: ObjectType::Table,
                 ..
             }
+            | Statement::Truncate(_)
     )
 }
 
@@ -84,6 +88,31 @@ pub(crate) async fn run(session: &Session, statement: &Statement) -> Result<Outc
                 }
             }
             Ok(done("DROP TABLE"))
+        }
+        Statement::Truncate(truncate) => {
+            // Each frame loses every row as a `DELETE` would: a Delta commit
+            // that removes its cells (staged inside a transaction block).
+            for target in &truncate.table_names {
+                resolve(&target.name, &cur_hive, &cur_box)?;
+                let delete = Parser::parse_sql(
+                    &PostgreSqlDialect {},
+                    &format!("DELETE FROM {}", target.name),
+                )
+                .map_err(|e| EngineError::Sql(e.to_string()))?
+                .remove(0);
+                let plan = session
+                    .context()
+                    .state()
+                    .statement_to_plan(DfStatement::Statement(Box::new(delete)))
+                    .await?;
+                session
+                    .context()
+                    .execute_logical_plan(plan)
+                    .await?
+                    .collect()
+                    .await?;
+            }
+            Ok(done("TRUNCATE TABLE"))
         }
         other => Err(EngineError::Unsupported {
             statement: other.to_string(),

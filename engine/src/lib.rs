@@ -21,6 +21,7 @@ pub mod constant_keys;
 mod ddl;
 pub mod distributed;
 pub mod error;
+pub mod maintenance;
 pub mod node;
 pub mod postgres;
 pub mod session;

@@ -39,6 +39,7 @@ use crate::constant_keys::ConstantKeyAggregates;
 use crate::ddl;
 use crate::distributed::{Distribute, Distributor};
 use crate::error::{EngineError, Result};
+use crate::maintenance;
 use crate::node::{SwarmStatus, Vitals};
 use crate::postgres;
 use crate::yield_points::CooperativeJoins;
@@ -105,7 +106,7 @@ impl QueryResult {
         self.batches.iter().map(|b| b.num_rows()).sum()
     }
 
-    fn single(batch: RecordBatch) -> Self {
+    pub(crate) fn single(batch: RecordBatch) -> Self {
         QueryResult {
             schema: batch.schema(),
             batches: vec![batch],
@@ -460,6 +461,23 @@ impl Session {
         Ok(self.catalog.frame(&hive, &boxname, &frame).await?)
     }
 
+    /// The frame named by one to three parts (`frame`, `box.frame`,
+    /// `hive.box.frame`), resolved against the current hive and box.
+    pub(crate) async fn frame_by_parts(&self, parts: &[String]) -> Result<(FrameName, FrameDef)> {
+        let (hive, boxname) = self.current();
+        let (hive, boxname, frame) = match parts {
+            [f] => (hive, boxname, f.clone()),
+            [b, f] => (hive, b.clone(), f.clone()),
+            [h, b, f] => (h.clone(), b.clone(), f.clone()),
+            _ => {
+                return Err(EngineError::InvalidArgument(
+                    "a frame name is frame, box.frame or hive.box.frame".into(),
+                ))
+            }
+        };
+        Ok(self.catalog.frame(&hive, &boxname, &frame).await?)
+    }
+
     /// Splits SQL text into statements (Postgres dialect).
     pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
         postgres::check_nesting(sql)?;
@@ -660,6 +678,15 @@ impl Session {
             }
             Command::ShowSwarm => swarm_table(&self.vitals()?.swarm_status()),
             Command::ShowColony => colony_table(&self.vitals()?.colony_status()),
+            Command::Optimize { frame, zorder } => {
+                maintenance::optimize(self, &frame, &zorder).await
+            }
+            Command::Vacuum {
+                frame,
+                retain_seconds,
+                dry_run,
+            } => maintenance::vacuum(self, &frame, retain_seconds, dry_run).await,
+            Command::History(frame) => maintenance::history(self, &frame).await,
             Command::Describe(parts) => {
                 let (hive, boxname, frame) = match parts.as_slice() {
                     [f] => (cur_hive, cur_box, f.clone()),

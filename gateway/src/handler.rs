@@ -548,7 +548,14 @@ impl QueryService {
             _ => None,
         };
         let outcome = conn.session.execute(prepared).await.map_err(from_engine)?;
-        outcome_response(outcome, described.as_ref(), &Format::UnifiedText, conn, deadline).await
+        outcome_response(
+            outcome,
+            described.as_ref(),
+            &Format::UnifiedText,
+            conn,
+            deadline,
+        )
+        .await
     }
 }
 

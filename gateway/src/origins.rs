@@ -112,10 +112,18 @@ mod tests {
 
     #[tokio::test]
     async fn plain_columns_name_their_table_and_computed_ones_do_not() {
-        let p = plan("SELECT name AS n, id, upper(name), 1 FROM cities WHERE id > '1' ORDER BY 1 LIMIT 5").await;
+        let p = plan(
+            "SELECT name AS n, id, upper(name), 1 FROM cities WHERE id > '1' ORDER BY 1 LIMIT 5",
+        )
+        .await;
         assert_eq!(
             described(&p),
-            vec![Some(("cities".into(), 2)), Some(("cities".into(), 1)), None, None]
+            vec![
+                Some(("cities".into(), 2)),
+                Some(("cities".into(), 1)),
+                None,
+                None
+            ]
         );
         let p = plan("SELECT p.who, c.name FROM cities c JOIN people p ON p.city = c.id").await;
         assert_eq!(

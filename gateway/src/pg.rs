@@ -18,12 +18,12 @@ use crate::cancel::Cancels;
 use crate::declared_columns::{DeclaredColumn, Part};
 use crate::information_schema::{self, InformationSchemas};
 use crate::oid_arrays::OidArrayAgg;
+use crate::origins;
 use crate::pg_settings::{PgSettings, ShowAllSettings};
 use crate::regclass;
-use crate::origins;
-use crate::types::postgres_schema;
 use crate::regproc::{load_proc_oids, RegprocCasts};
 use crate::roles::{self, RoleView, Roles};
+use crate::types::postgres_schema;
 use apiary_engine::catalog::provider::{HiveList, SystemSchemas};
 use apiary_engine::catalog::Catalog;
 use apiary_engine::postgres::keywords::{keywords, Keyword};
@@ -45,8 +45,8 @@ use datafusion::error::Result as DfResult;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::functions::string::expr_fn::concat;
 use datafusion::logical_expr::{
-    LogicalPlan, col, create_udf, lit, ColumnarValue, Expr, JoinType, LogicalPlanBuilder, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+    col, create_udf, lit, ColumnarValue, Expr, JoinType, LogicalPlan, LogicalPlanBuilder,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;

@@ -1,0 +1,138 @@
+"""A frame's upkeep in SQL: OPTIMIZE compacts cells, VACUUM deletes files no
+version within the retention needs, DESCRIBE HISTORY lists commits, TRUNCATE
+empties a frame. Each keeps every row it should (checked through Apiary and
+through the deltalake package) on a local and an S3 root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+from deltalake import DeltaTable
+
+import apiary
+from apiary import Apiary
+from test_gateway import free_port, start_server, stop_server
+from test_sdk import ap, rows  # noqa: F401  (ap: fixture)
+
+FRAME = "analytics.events.clicks"
+
+
+def content(ap: Apiary) -> list[tuple]:
+    return sorted(ap.query(f"SELECT event_id, user_id, duration_ms, country FROM {FRAME}").to_pylist(),
+                  key=lambda r: r["event_id"])
+
+
+def cells(ap: Apiary) -> int:
+    return ap.query(f"DESCRIBE {FRAME}").column("cells")[0].as_py()
+
+
+def delta_rows(storage: str, options) -> list[int]:
+    uri = storage.rstrip("/") + "/analytics/events/clicks"
+    return sorted(DeltaTable(uri, storage_options=options(uri)).to_pandas()["event_id"])
+
+
+def test_optimize_compacts_small_cells_and_keeps_every_row(ap, storage, delta_storage_options):
+    for i in range(12):
+        ap.write_to_frame("analytics", "events", "clicks", rows(1, start=i))
+    before = content(ap)
+    assert cells(ap) == 12
+    done = ap.query(f"OPTIMIZE {FRAME}").to_pylist()
+    # One cell per partition (us, de, jp) replaces the twelve.
+    assert done[0]["files_removed"] == 12 and done[0]["files_added"] == 3, done
+    assert cells(ap) == 3
+    assert content(ap) == before
+    assert delta_rows(storage, delta_storage_options) == list(range(12))
+    # Nothing left to compact: no new version.
+    again = ap.query(f"OPTIMIZE {FRAME}").to_pylist()[0]
+    assert (again["files_removed"], again["files_added"], again["version"]) == (0, 0, done[0]["version"])
+    # Z-order rewrites the cells in the order of the named columns.
+    ap.query(f"OPTIMIZE {FRAME} ZORDER BY (user_id, duration_ms)")
+    assert content(ap) == before
+    with pytest.raises(apiary.ApiaryError, match="not a column"):
+        ap.query(f"OPTIMIZE {FRAME} ZORDER BY (nope)")
+    with pytest.raises(apiary.ApiaryError, match="ZORDER BY"):
+        ap.query(f"OPTIMIZE {FRAME} ZORDER user_id")
+
+
+def test_history_lists_every_commit_newest_first(ap):
+    ap.write_to_frame("analytics", "events", "clicks", rows(5))
+    ap.write_to_frame("analytics", "events", "clicks", rows(5, start=5))
+    ap.query(f"DELETE FROM {FRAME} WHERE event_id = 1")
+    ap.query(f"OPTIMIZE {FRAME}")
+    history = ap.query(f"DESCRIBE HISTORY {FRAME}").to_pylist()
+    assert [h["version"] for h in history] == list(range(len(history) - 1, -1, -1))
+    assert [h["operation"] for h in history[:4]] == ["OPTIMIZE", "DELETE", "WRITE", "WRITE"]
+    assert history[-1]["operation"] == "CREATE TABLE"
+    assert history[2]["writer"], "an Apiary write names its writer"
+    assert all(h["timestamp"] is not None for h in history)
+
+
+def test_vacuum_keeps_what_readers_need_and_deletes_the_rest(ap, storage, delta_storage_options, monkeypatch):
+    for i in range(6):
+        ap.write_to_frame("analytics", "events", "clicks", rows(1, start=i))
+    ap.query(f"OPTIMIZE {FRAME}")
+    before = content(ap)
+    # Within the default retention (7 days) the compacted cells are kept.
+    assert ap.query(f"VACUUM {FRAME}").num_rows == 0
+    with pytest.raises(apiary.ApiaryError, match="APIARY_VACUUM_RETENTION_CHECK"):
+        ap.query(f"VACUUM {FRAME} RETAIN 0 HOURS")
+    monkeypatch.setenv("APIARY_VACUUM_RETENTION_CHECK", "off")
+    orphan = None
+    if not storage.startswith("s3://"):
+        # A cell a failed write left behind: in the directory, in no version.
+        orphan = Path(storage) / "analytics/events/clicks/country=us/part-orphan.parquet"
+        orphan.write_bytes(b"not committed")
+        os.utime(orphan, (0, 0))
+    listed = ap.query(f"VACUUM {FRAME} RETAIN 0 HOURS DRY RUN").column(0).to_pylist()
+    assert len(listed) == 6 + (orphan is not None), listed
+    assert cells(ap) == 3 and content(ap) == before
+    deleted = ap.query(f"VACUUM {FRAME} RETAIN 0 HOURS").column(0).to_pylist()
+    assert sorted(deleted) == sorted(listed)
+    assert content(ap) == before
+    assert delta_rows(storage, delta_storage_options) == list(range(6))
+    if orphan is not None:
+        # Only the three live cells are left in the frame's directory.
+        frame_dir = Path(storage) / "analytics/events/clicks"
+        left = {str(p.relative_to(frame_dir)) for p in frame_dir.glob("country=*/*")}
+        assert len(left) == 3 and not orphan.exists(), left
+        assert not set(deleted) & left
+    with pytest.raises(apiary.ApiaryError, match="RETAIN n HOURS"):
+        ap.query(f"VACUUM {FRAME} RETAIN many HOURS")
+
+
+def test_truncate_empties_the_frame(ap, storage, delta_storage_options):
+    ap.write_to_frame("analytics", "events", "clicks", rows(30))
+    ap.query(f"TRUNCATE {FRAME}")
+    assert ap.query(f"SELECT count(*) AS n FROM {FRAME}").column("n")[0].as_py() == 0
+    assert delta_rows(storage, delta_storage_options) == []
+    ap.write_to_frame("analytics", "events", "clicks", rows(2))
+    assert [r["event_id"] for r in content(ap)] == [0, 1]
+
+
+def test_maintenance_over_the_wire(storage):
+    port = free_port()
+    proc = start_server(storage, f"127.0.0.1:{port}")
+    try:
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=analyst dbname=default", autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (id BIGINT, v TEXT)")
+            for i in range(3):
+                conn.execute("INSERT INTO t VALUES (%s, 'x')", (i,))
+            cur = conn.execute("OPTIMIZE t")
+            assert cur.fetchone()[:2] == (3, 1)
+            assert [r[2] for r in conn.execute("DESCRIBE HISTORY t").fetchall()[:2]] == ["OPTIMIZE", "WRITE"]
+            # TRUNCATE is transactional, as in PostgreSQL; VACUUM and OPTIMIZE are not.
+            with conn.transaction():
+                cur = conn.execute("TRUNCATE TABLE t")
+                assert cur.statusmessage == "TRUNCATE TABLE"
+                assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+                with pytest.raises(psycopg.errors.ActiveSqlTransaction):
+                    conn.execute("VACUUM t")
+                raise psycopg.Rollback()
+            assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 3
+            conn.execute("TRUNCATE t")
+            assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    finally:
+        stop_server(proc)
