@@ -376,7 +376,7 @@ impl Frames {
         Frames { root }
     }
 
-    fn builder(&self, name: &FrameName) -> Result<DeltaTableBuilder> {
+    pub(crate) fn builder(&self, name: &FrameName) -> Result<DeltaTableBuilder> {
         let url = self.root.dir_url(&name.segments());
         Ok(DeltaTableBuilder::from_url(url)
             .map_err(|e| Error::delta(name.to_string(), e))?

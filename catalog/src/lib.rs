@@ -23,6 +23,7 @@ pub mod registry;
 pub mod root;
 pub mod scan;
 pub mod table;
+pub mod time_travel;
 pub mod transaction;
 pub mod types;
 

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 
+use crate::time_travel::split_as_of;
 use crate::{Catalog, Transaction};
 
 /// Schemas every hive shows besides its boxes, e.g. the gateway's
@@ -141,17 +142,12 @@ impl SchemaProvider for BoxSchema {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let snap = self.catalog.snapshot();
         let Ok(def) = snap.frame(&self.hive, &self.boxname, name) else {
-            return Ok(None);
-        };
-        let frame = crate::FrameName {
-            hive: self.hive.clone(),
-            boxname: self.boxname.clone(),
-            frame: name.to_string(),
+            return self.table_as_of(name).await;
         };
         let provider = self
             .catalog
             .frames()
-            .provider(&frame, def, &self.txn)
+            .provider(&self.frame_name(name), def, &self.txn)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(Some(provider))
@@ -159,6 +155,36 @@ impl SchemaProvider for BoxSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         let snap = self.catalog.snapshot();
-        snap.frame(&self.hive, &self.boxname, name).is_ok()
+        let frame = split_as_of(name).map_or(name, |(frame, _)| frame);
+        snap.frame(&self.hive, &self.boxname, frame).is_ok()
+    }
+}
+
+impl BoxSchema {
+    fn frame_name(&self, frame: &str) -> crate::FrameName {
+        crate::FrameName {
+            hive: self.hive.clone(),
+            boxname: self.boxname.clone(),
+            frame: frame.to_string(),
+        }
+    }
+
+    /// `frame@v3` or `frame@yyyyMMddHHmmssSSS`: the frame as of then
+    /// (time_travel.rs); `None` when `name` names no frame that way.
+    async fn table_as_of(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let Some((frame, as_of)) = split_as_of(name) else {
+            return Ok(None);
+        };
+        let snap = self.catalog.snapshot();
+        let Ok(def) = snap.frame(&self.hive, &self.boxname, frame) else {
+            return Ok(None);
+        };
+        let provider = self
+            .catalog
+            .frames()
+            .provider_as_of(&self.frame_name(frame), def, as_of)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Some(provider))
     }
 }

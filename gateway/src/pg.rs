@@ -539,13 +539,14 @@ const CATALOG_OIDS: &[(&str, i32)] = &[
 ];
 
 /// Catalogs Apiary adds to the crate's: its own views, and catalogs that
-/// are empty here (no transforms, no security labels).
-pub const APIARY_TABLES: [&str; 5] = [
+/// are empty here (no transforms, no security labels, no user mappings).
+pub const APIARY_TABLES: [&str; 6] = [
     "pg_stat_activity",
     "pg_user",
     "pg_settings",
     "pg_transform",
     "pg_seclabels",
+    "pg_user_mappings",
 ];
 
 /// A catalog the crate lacks and Apiary has nothing in.
@@ -557,6 +558,14 @@ fn empty_catalog(name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
             ("trflang", DataType::Int32),
             ("trffromsql", DataType::Int32),
             ("trftosql", DataType::Int32),
+        ],
+        "pg_user_mappings" => &[
+            ("umid", DataType::Int32),
+            ("srvid", DataType::Int32),
+            ("srvname", DataType::Utf8),
+            ("umuser", DataType::Int32),
+            ("usename", DataType::Utf8),
+            ("umoptions", DataType::new_list(DataType::Utf8, true)),
         ],
         "pg_seclabels" => &[
             ("objoid", DataType::Int32),
@@ -735,31 +744,17 @@ impl PgCatalogSchema {
                 })?;
                 with_rows(name, frames, system).map(Some)
             }
-            // ACL and configuration arrays are arrays, NULL here (psql's
-            // `\dn+`, `\df+` and `\drds` join them with `array_to_string`;
-            // pg_dump compares `proacl` with `initprivs`).
-            Some(table)
-                if matches!(
-                    name,
-                    "pg_namespace" | "pg_db_role_setting" | "pg_proc" | "pg_init_privs"
-                ) =>
-            {
-                let table = match name {
-                    "pg_namespace" => {
-                        let system = system_namespaces(&table.schema())?;
-                        with_rows(name, table, system)?
-                    }
-                    _ => table,
-                };
-                let nulls = null_array(DataType::Utf8)?;
-                let as_array = |column: &str| {
-                    matches!(
-                        column,
-                        "nspacl" | "setconfig" | "proacl" | "proconfig" | "initprivs"
-                    )
-                    .then(|| nulls.clone().alias(column))
-                };
-                reshaped(name, table, as_array, vec![]).map(Some)
+            Some(pg_namespace) if name == "pg_namespace" => {
+                let system = system_namespaces(&pg_namespace.schema())?;
+                null_arrays(name, with_rows(name, pg_namespace, system)?).map(Some)
+            }
+            Some(table) if NULL_ARRAYS.iter().any(|(catalog, _)| *catalog == name) => {
+                null_arrays(name, table).map(Some)
+            }
+            // PostgreSQL 15 calls `colllocale` `colliculocale` (psql 15's `\dO`).
+            Some(pg_collation) if name == "pg_collation" => {
+                let renamed = col("colllocale").alias("colliculocale");
+                reshaped(name, pg_collation, |_| None, vec![renamed]).map(Some)
             }
             // The crate's rows are the rules of Postgres's system views,
             // which `pg_class` does not list; frames have no rules.
@@ -779,7 +774,9 @@ impl PgCatalogSchema {
                 };
                 reshaped(name, table, as_array, vec![]).map(Some)
             }
-            Some(pg_type) if name == "pg_type" => self.types(pg_type).await.map(Some),
+            Some(pg_type) if name == "pg_type" => {
+                self.types(null_arrays(name, pg_type)?).await.map(Some)
+            }
             // `conkey`/`confkey` are `int2[]` (Metabase's foreign keys:
             // `attnum = ANY(conkey)`); the crate keeps them as text.
             Some(pg_constraint) if name == "pg_constraint" => {
@@ -817,6 +814,46 @@ fn with_rows(
         )?
         .build()?;
     Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+/// Array columns of PostgreSQL's catalogs that the crate holds as text:
+/// NULL arrays here, as for objects with default privileges and no options.
+/// psql reads them with `array_to_string` (`\dn+`, `\df+`, `\dT+`, `\ddp`,
+/// `\des+`, `\drds`) or `= ANY` (`\dX`); pg_dump compares `proacl` with
+/// `initprivs`.
+const NULL_ARRAYS: &[(&str, &str)] = &[
+    ("pg_namespace", "nspacl"),
+    ("pg_db_role_setting", "setconfig"),
+    ("pg_proc", "proacl"),
+    ("pg_proc", "proconfig"),
+    ("pg_init_privs", "initprivs"),
+    ("pg_type", "typacl"),
+    ("pg_default_acl", "defaclacl"),
+    ("pg_foreign_server", "srvacl"),
+    ("pg_foreign_server", "srvoptions"),
+    ("pg_foreign_data_wrapper", "fdwacl"),
+    ("pg_foreign_data_wrapper", "fdwoptions"),
+    ("pg_foreign_table", "ftoptions"),
+    ("pg_user_mapping", "umoptions"),
+    ("pg_language", "lanacl"),
+    ("pg_tablespace", "spcacl"),
+    ("pg_tablespace", "spcoptions"),
+    ("pg_statistic_ext", "stxkind"),
+];
+
+/// `table` (the catalog `name`) with its [`NULL_ARRAYS`] columns that the
+/// crate holds as text replaced by NULL arrays.
+fn null_arrays(name: &str, table: Arc<dyn TableProvider>) -> DfResult<Arc<dyn TableProvider>> {
+    let schema = table.schema();
+    let nulls = null_array(DataType::Utf8)?;
+    let as_array = |column: &str| {
+        let listed = NULL_ARRAYS.contains(&(name, column));
+        let text = schema
+            .field_with_name(column)
+            .is_ok_and(|f| f.data_type() == &DataType::Utf8);
+        (listed && text).then(|| nulls.clone().alias(column))
+    };
+    reshaped(name, table, as_array, vec![])
 }
 
 /// A NULL array of `element`s: the value of the catalogs' ACL, option

@@ -217,13 +217,15 @@ class Apiary:
             )
         )
 
-    def read_from_frame(self, hive: str, box: str, frame: str) -> bytes:
-        """All rows of a frame as Arrow IPC stream bytes."""
-        return self._node.sql(self._node.select_all_sql(hive, box, frame))
+    def read_from_frame(self, hive: str, box: str, frame: str, version: int | None = None) -> bytes:
+        """All rows of a frame as Arrow IPC stream bytes; with ``version``,
+        as the frame held them at that Delta version (see DESCRIBE HISTORY)."""
+        return self._node.sql(self._node.select_all_sql(hive, box, frame, version))
 
-    def read_table(self, hive: str, box: str, frame: str):
-        """All rows of a frame as a ``pyarrow.Table``."""
-        return self._node.sql_table(self._node.select_all_sql(hive, box, frame))
+    def read_table(self, hive: str, box: str, frame: str, version: int | None = None):
+        """All rows of a frame as a ``pyarrow.Table``; ``version`` as in
+        :meth:`read_from_frame`."""
+        return self._node.sql_table(self._node.select_all_sql(hive, box, frame, version))
 
     def sql(self, query: str) -> bytes:
         """Run one SQL statement; the result as Arrow IPC stream bytes

@@ -364,11 +364,20 @@ impl NativeNode {
         })
     }
 
-    /// `SELECT * FROM "h"."b"."f"` after validating the three names.
-    fn select_all_sql(&self, hive: &str, boxname: &str, frame: &str) -> PyResult<String> {
+    /// `SELECT * FROM "h"."b"."f"` after validating the three names; with
+    /// a `version`, over `"f@vN"`, the frame as of that version.
+    #[pyo3(signature = (hive, boxname, frame, version=None))]
+    fn select_all_sql(
+        &self,
+        hive: &str,
+        boxname: &str,
+        frame: &str,
+        version: Option<u64>,
+    ) -> PyResult<String> {
         let name = FrameName::new(hive, boxname, frame).map_err(|e| to_py(e.into()))?;
+        let as_of = version.map(|v| format!("@v{v}")).unwrap_or_default();
         Ok(format!(
-            "SELECT * FROM \"{}\".\"{}\".\"{}\"",
+            "SELECT * FROM \"{}\".\"{}\".\"{}{as_of}\"",
             name.hive, name.boxname, name.frame
         ))
     }

@@ -221,6 +221,26 @@ CREATE TABLE events.clicks (id BIGINT, page TEXT);
 \\dRp
 \\drds
 \\dconfig work_mem
+\\dT
+\\dT+
+\\dO
+\\dL
+\\dA
+\\dAc
+\\dd
+\\ddp
+\\dew
+\\det
+\\deu
+\\des+
+\\dFd
+\\dFp
+\\dFt
+\\dRs
+\\dX
+\\dP
+\\sf pg_catalog.lower
+\\lo_list
 SHOW ALL;
 SELECT page, count(*) AS n FROM events.clicks GROUP BY page ORDER BY n DESC;
 """
@@ -235,7 +255,9 @@ SELECT page, count(*) AS n FROM events.clicks GROUP BY page ORDER BY n DESC;
     assert "List of roles" in out.stdout and "Stats target" in out.stdout
     for title in ("List of schemas", "Access privileges", "List of casts", "List of operators",
                   "List of functions", "List of tablespaces", "List of text search configurations",
-                  "List of configuration parameters"):
+                  "List of configuration parameters", "List of data types", "List of collations",
+                  "List of user mappings", "Default access privileges", "List of foreign servers",
+                  "List of extended statistics", "Large objects"):
         assert title in out.stdout, title
     assert re.search(r"^\s*server_version\s*\|\s*15\.0\s*\|", out.stdout, re.M), out.stdout
     assert "events" in out.stdout

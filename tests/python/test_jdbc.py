@@ -113,3 +113,34 @@ def test_pgjdbc_database_metadata_answers_as_postgresql_does(tmp_path, storage, 
     assert [line.split("\t")[2] for line in got["getTables"][1:]] == ["cities", "empty"]
     assert got["getCrossReference"] == expected["getCrossReference"]
     assert got["getClientInfoProperties"] == expected["getClientInfoProperties"]
+
+
+@pytest.mark.skipif(os.environ.get("APIARY_TEST_SKIP_JDBC") == "1", reason="APIARY_TEST_SKIP_JDBC=1")
+def test_pgjdbc_fetch_size_streams_a_million_rows_in_bounded_memory(tmp_path):
+    """setFetchSize with autocommit off reads a million 200-byte rows through
+    a suspended portal; the server's resident memory stays far below the
+    result's size (about 200 MB)."""
+    import time
+
+    from test_hostile_sql import rss_mb
+
+    assert shutil.which("javac") and JAR.exists(), "install a JDK and libpostgresql-jdbc-java (see .ci/run)"
+    classes = tmp_path / "classes"
+    subprocess.run(["javac", "-d", str(classes), "-cp", str(JAR), str(SOURCE.with_name("JdbcStream.java"))],
+                   check=True, timeout=120)
+    port = free_port()
+    proc = start_server(str(tmp_path / "root"), f"127.0.0.1:{port}")
+    try:
+        java = subprocess.Popen(
+            ["java", "-cp", f"{JAR}:{classes}", "JdbcStream", f"jdbc:postgresql://127.0.0.1:{port}/default?user=analyst",
+             "1000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert java.stdout.readline().strip() == "created", java.stderr.read()
+        before, peak = rss_mb(proc.pid), 0
+        while java.poll() is None:
+            peak = max(peak, rss_mb(proc.pid))
+            time.sleep(0.05)
+        out, err = java.communicate(timeout=600)
+        assert java.returncode == 0 and "streamed 1000000" in out, out + err
+        assert peak - before < 120, f"resident memory grew from {before} MB to {peak} MB"
+    finally:
+        stop_server(proc)

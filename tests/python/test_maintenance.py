@@ -136,3 +136,50 @@ def test_maintenance_over_the_wire(storage):
             assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
     finally:
         stop_server(proc)
+
+
+def test_every_version_reads_back_what_it_held(ap, storage, delta_storage_options, monkeypatch):
+    """Ten commits (appends, an overwrite, a DELETE, an UPDATE, an OPTIMIZE);
+    each version then reads back exactly what it held, through SQL
+    (`"clicks@vN"`, `"clicks@yyyyMMddHHmmssSSS"`) and the SDK (`version=`)."""
+    held: dict[int, list] = {}
+    stamps: dict[int, int] = {}
+
+    def commit(change) -> None:
+        change()
+        newest = ap.query(f"DESCRIBE HISTORY {FRAME}").to_pylist()[0]
+        held[newest["version"]] = content(ap)
+        stamps[newest["version"]] = newest["timestamp"]
+
+    for i in range(5):
+        commit(lambda: ap.write_to_frame("analytics", "events", "clicks", rows(3, start=3 * i)))
+    commit(lambda: ap.overwrite_frame("analytics", "events", "clicks", rows(4, start=100)))
+    commit(lambda: ap.write_to_frame("analytics", "events", "clicks", rows(2, start=200)))
+    commit(lambda: ap.query(f"DELETE FROM {FRAME} WHERE event_id = 101"))
+    commit(lambda: ap.query(f"UPDATE {FRAME} SET duration_ms = 1 WHERE event_id = 200"))
+    commit(lambda: ap.query(f"OPTIMIZE {FRAME}"))
+    assert len(held) == 10
+    for version, expected in held.items():
+        sql = f'SELECT event_id, user_id, duration_ms, country FROM analytics.events."clicks@v{version}"'
+        assert sorted(ap.query(sql).to_pylist(), key=lambda r: r["event_id"]) == expected, version
+        table = ap.read_table("analytics", "events", "clicks", version=version)
+        assert sorted(table.column("event_id").to_pylist()) == [r["event_id"] for r in expected], version
+    # An instant names the version current then.
+    version = sorted(held)[5]
+    instant = stamps[version].strftime("%Y%m%d%H%M%S") + f"{stamps[version].microsecond // 1000:03d}"
+    got = ap.query(f'SELECT event_id FROM analytics.events."clicks@{instant}"').column(0).to_pylist()
+    assert sorted(got) == [r["event_id"] for r in held[version]]
+    with pytest.raises(apiary.ApiaryError, match="as of"):
+        ap.query('SELECT * FROM analytics.events."clicks@v999"')
+    with pytest.raises(apiary.ApiaryError):
+        ap.query("INSERT INTO analytics.events.\"clicks@v1\" SELECT * FROM analytics.events.clicks")
+    # After a VACUUM with no retention the replaced versions are gone, and
+    # reading one says why; the newest still reads.
+    monkeypatch.setenv("APIARY_VACUUM_RETENTION_CHECK", "off")
+    ap.query(f"VACUUM {FRAME} RETAIN 0 HOURS")
+    with pytest.raises(apiary.ApiaryError, match="VACUUM deleted its cells"):
+        ap.query(f'SELECT count(*) FROM analytics.events."clicks@v{sorted(held)[0]}"')
+    newest = max(held)
+    assert content(ap) == held[newest]
+    assert sorted(ap.read_table("analytics", "events", "clicks", version=newest).column("event_id").to_pylist()) == \
+        [r["event_id"] for r in held[newest]]
