@@ -217,6 +217,10 @@ impl PgCatalog {
         // Frames have the default privileges and no triggers (pg_dump).
         ctx.register_udf(Answer::null("acldefault", DataType::Utf8));
         ctx.register_udf(Answer::null("pg_get_triggerdef", DataType::Utf8));
+        // Sizes Apiary does not track per tablespace (psql's `\db+`), and
+        // descriptions of extension members (`\dx+`).
+        ctx.register_udf(Answer::null("pg_tablespace_size", DataType::Int64));
+        ctx.register_udf(Answer::null("pg_describe_object", DataType::Utf8));
         // Tablespaces have no directory; the one encoding is UTF8 (psql's
         // `\db` and `\dO`).
         ctx.register_udf(Answer::always(
@@ -284,6 +288,26 @@ impl PgCatalog {
         ));
         ctx.register_udf(userbyid(user));
         ctx.register_udtf("pg_get_keywords", Arc::new(Keywords));
+        // Set-returning functions over what frames do not have (partitions
+        // of a partitioned table, a text search parser's token types):
+        // psql's `\dP+` and `\dFp+` join them.
+        ctx.register_udtf(
+            "pg_partition_tree",
+            NoRows::new(&[
+                ("relid", DataType::Int32),
+                ("parentrelid", DataType::Int32),
+                ("isleaf", DataType::Boolean),
+                ("level", DataType::Int32),
+            ]),
+        );
+        ctx.register_udtf(
+            "ts_token_type",
+            NoRows::new(&[
+                ("tokid", DataType::Int32),
+                ("alias", DataType::Utf8),
+                ("description", DataType::Utf8),
+            ]),
+        );
         ctx.register_udf(pgc::create_pg_get_partkeydef_udf());
         ctx.register_udf(pgc::create_pg_relation_is_publishable_udf());
         ctx.register_udf(pgc::create_pg_get_statisticsobjdef_columns_udf());
@@ -539,14 +563,16 @@ const CATALOG_OIDS: &[(&str, i32)] = &[
 ];
 
 /// Catalogs Apiary adds to the crate's: its own views, and catalogs that
-/// are empty here (no transforms, no security labels, no user mappings).
-pub const APIARY_TABLES: [&str; 6] = [
+/// are empty here (no transforms, security labels, user mappings or text
+/// search configuration maps).
+pub const APIARY_TABLES: [&str; 7] = [
     "pg_stat_activity",
     "pg_user",
     "pg_settings",
     "pg_transform",
     "pg_seclabels",
     "pg_user_mappings",
+    "pg_ts_config_map",
 ];
 
 /// A catalog the crate lacks and Apiary has nothing in.
@@ -558,6 +584,12 @@ fn empty_catalog(name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
             ("trflang", DataType::Int32),
             ("trffromsql", DataType::Int32),
             ("trftosql", DataType::Int32),
+        ],
+        "pg_ts_config_map" => &[
+            ("mapcfg", DataType::Int32),
+            ("maptokentype", DataType::Int32),
+            ("mapseqno", DataType::Int32),
+            ("mapdict", DataType::Int32),
         ],
         "pg_user_mappings" => &[
             ("umid", DataType::Int32),
@@ -748,6 +780,9 @@ impl PgCatalogSchema {
                 let system = system_namespaces(&pg_namespace.schema())?;
                 null_arrays(name, with_rows(name, pg_namespace, system)?).map(Some)
             }
+            Some(pg_type) if name == "pg_type" => {
+                self.types(null_arrays(name, pg_type)?).await.map(Some)
+            }
             Some(table) if NULL_ARRAYS.iter().any(|(catalog, _)| *catalog == name) => {
                 null_arrays(name, table).map(Some)
             }
@@ -773,9 +808,6 @@ impl PgCatalogSchema {
                     _ => None,
                 };
                 reshaped(name, table, as_array, vec![]).map(Some)
-            }
-            Some(pg_type) if name == "pg_type" => {
-                self.types(null_arrays(name, pg_type)?).await.map(Some)
             }
             // `conkey`/`confkey` are `int2[]` (Metabase's foreign keys:
             // `attnum = ANY(conkey)`); the crate keeps them as text.
@@ -1317,18 +1349,41 @@ impl ScalarUDFImpl for CurrentSchema {
 
 /// `pg_size_pretty(bytes)`, which psql's `\dt+` and `\l+` show sizes with.
 fn size_pretty() -> ScalarUDF {
-    create_udf(
-        "pg_size_pretty",
-        vec![DataType::Int64],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let sizes = arrays[0].as_primitive::<Int64Type>();
-            let text: StringArray = sizes.iter().map(|size| size.map(pretty_size)).collect();
-            Ok(ColumnarValue::Array(Arc::new(text)))
-        }),
-    )
+    ScalarUDF::from(SizePretty {
+        signature: Signature::numeric(1, Volatility::Immutable),
+    })
+}
+
+/// `pg_size_pretty(bigint)` and `pg_size_pretty(numeric)` (psql's `\dP+`
+/// sums sizes, and a sum of `bigint` is `numeric`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SizePretty {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for SizePretty {
+    fn name(&self) -> &str {
+        "pg_size_pretty"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let sizes = arrow::compute::cast(&arrays[0], &DataType::Int64)?;
+        let text: StringArray = sizes
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|size| size.map(pretty_size))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(text)))
+    }
 }
 
 /// Postgres's rounding: bytes below 10 kB, then each unit below 20 of the
@@ -1539,6 +1594,33 @@ mod tests {
 /// `postgres::keywords`), matching the server version clients are told.
 #[derive(Debug)]
 struct Keywords;
+
+/// A set-returning function with no rows, whatever its arguments.
+#[derive(Debug)]
+struct NoRows {
+    schema: SchemaRef,
+}
+
+impl NoRows {
+    fn new(columns: &[(&str, DataType)]) -> Arc<Self> {
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|(name, data_type)| Field::new(*name, data_type.clone(), true))
+            .collect();
+        Arc::new(NoRows {
+            schema: Arc::new(arrow::datatypes::Schema::new(fields)),
+        })
+    }
+}
+
+impl TableFunctionImpl for NoRows {
+    fn call(&self, _args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {
+        Ok(Arc::new(MemTable::try_new(
+            self.schema.clone(),
+            vec![vec![]],
+        )?))
+    }
+}
 
 impl TableFunctionImpl for Keywords {
     fn call(&self, _args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {

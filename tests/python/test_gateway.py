@@ -239,6 +239,16 @@ CREATE TABLE events.clicks (id BIGINT, page TEXT);
 \\dRs
 \\dX
 \\dP
+\\dAf
+\\dAo
+\\dAp
+\\dx+
+\\db+
+\\dP+
+\\dF+
+\\dFp+
+\\dO+
+\\dD+
 \\sf pg_catalog.lower
 \\lo_list
 SHOW ALL;
