@@ -212,6 +212,29 @@ pub(crate) fn is_final(e: &DeltaTableError) -> bool {
     }
 }
 
+/// The paths of the cells the commits after `read_version` removed.
+pub(crate) async fn removed_since(
+    log_store: &dyn LogStore,
+    read_version: u64,
+) -> Result<std::collections::HashSet<String>, DeltaTableError> {
+    let latest = log_store.get_latest_version(read_version).await?;
+    let mut removed = std::collections::HashSet::new();
+    for version in read_version + 1..=latest {
+        let Some(entry) = log_store.read_commit_entry(version).await? else {
+            continue;
+        };
+        for line in entry.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let Ok(action) = serde_json::from_slice::<serde_json::Value>(line) else {
+                continue;
+            };
+            if let Some(path) = action["remove"]["path"].as_str() {
+                removed.insert(path.to_string());
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// A commit found in the log by its key.
 pub(crate) struct Landed {
     pub version: u64,

@@ -17,6 +17,7 @@ pub enum ObjectKind {
     Box,
     Frame,
     Column,
+    Index,
 }
 
 impl std::fmt::Display for ObjectKind {
@@ -26,6 +27,7 @@ impl std::fmt::Display for ObjectKind {
             ObjectKind::Box => "box",
             ObjectKind::Frame => "frame",
             ObjectKind::Column => "column",
+            ObjectKind::Index => "index",
         })
     }
 }

@@ -167,6 +167,7 @@ pub fn define(columns: &[(String, String)], partition_by: &[String]) -> Result<F
         columns: defs,
         partition_by: partitions,
         created_at: chrono::Utc::now().to_rfc3339(),
+        indexes: Vec::new(),
     })
 }
 
@@ -372,6 +373,10 @@ pub struct Frames {
 }
 
 impl Frames {
+    pub(crate) fn root(&self) -> &StorageRoot {
+        &self.root
+    }
+
     pub fn new(root: StorageRoot) -> Self {
         Frames { root }
     }
@@ -523,6 +528,7 @@ impl Frames {
         }
         Ok(Some(Staged {
             name: name.clone(),
+            frames: self.clone(),
             table,
             adds: Vec::new(),
             removes: Vec::new(),
@@ -678,12 +684,15 @@ impl Frames {
             });
         }
         // An append commits on the newest version (appends never conflict);
-        // an overwrite removes the cells of the version it read.
+        // an overwrite removes the cells of the newest version, read while
+        // it holds the frame's rewrite lease (see rewrite_lease.rs).
+        let lease = match mode {
+            WriteMode::Append => None,
+            WriteMode::Overwrite => Some(self.lease(name).await?),
+        };
+        table.update_state().await.map_err(delta)?;
         let removes = match mode {
-            WriteMode::Append => {
-                table.update_state().await.map_err(delta)?;
-                Vec::new()
-            }
+            WriteMode::Append => Vec::new(),
             WriteMode::Overwrite => live_files(&table)
                 .map_err(delta)?
                 .unwrap_or_default()
@@ -706,6 +715,9 @@ impl Frames {
             .collect();
         let outcome =
             commit::commit_once(&name.to_string(), &table, actions, operation, &key).await;
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
         let version = match outcome {
             Ok(Outcome::Committed(version)) => version,
             Ok(Outcome::AlreadyCommitted) => {

@@ -1,7 +1,8 @@
 //! Keeping a frame's Delta table in shape: compacting small cells
 //! (`OPTIMIZE`), deleting files no version within the retention needs
-//! (`VACUUM`), and reading the table's commit history. All three are
-//! delta-rs operations on the frame's table; a compaction is an ordinary
+//! (`VACUUM`), reading the table's commit history and restoring an
+//! earlier version (`RESTORE`). All are delta-rs operations on the frame's
+//! table; a compaction is an ordinary
 //! Delta commit (`dataChange: false`), so concurrent appends and readers
 //! are unaffected and a conflicting compaction gives way.
 
@@ -9,10 +10,13 @@ use std::time::Duration;
 
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::operations::vacuum::VacuumMode;
+use deltalake::{FilterOp, FilterValue};
 use futures::TryStreamExt;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ObjectKind, Result};
 use crate::frame::{FrameName, Frames};
+use crate::table::Tag;
+use crate::time_travel::AsOf;
 
 /// How long VACUUM keeps files a removed version referenced, unless told
 /// otherwise: Delta's default, 7 days, so every reader that started within
@@ -45,17 +49,133 @@ pub struct Commit {
     pub writer: Option<String>,
 }
 
+/// What `RESTORE` did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Restoration {
+    /// Cells of the current version the restored one does not have.
+    pub files_removed: u64,
+    /// Cells of the restored version the current one does not have.
+    pub files_restored: u64,
+    /// The version the restore committed.
+    pub version: i64,
+}
+
 impl Frames {
+    /// Makes the frame's current contents those of an earlier version, in a
+    /// new commit (the versions in between stay in the history). A version
+    /// with another schema is refused: the registry declares one schema per
+    /// frame. A version whose cells VACUUM deleted is refused by delta-rs.
+    pub async fn restore(&self, name: &FrameName, to: AsOf) -> Result<Restoration> {
+        self.rewriting(name, self.restore_now(name, to)).await?
+    }
+
+    async fn restore_now(&self, name: &FrameName, to: AsOf) -> Result<Restoration> {
+        let table = self.open(name).await?;
+        let builder = self.builder(name)?;
+        let then = match to {
+            AsOf::Version(version) => builder.with_version(version),
+            AsOf::Timestamp(instant) => builder.with_timestamp(instant),
+        }
+        .load()
+        .await
+        .map_err(|e| Error::NotFound {
+            kind: ObjectKind::Frame,
+            name: format!("{name} as of {to:?}"),
+            hint: format!("; {e}"),
+        })?;
+        let schema_of = |t: &deltalake::DeltaTable| {
+            t.snapshot()
+                .map(|s| s.schema())
+                .map_err(|e| Error::delta(name.to_string(), e))
+        };
+        if schema_of(&then)? != schema_of(&table)? {
+            return Err(Error::InvalidSchema(format!(
+                "version {} of {name} has other columns than the current one; RESTORE keeps \
+                 the frame's columns, so read that version (\"{}@v{}\") and write what you \
+                 need instead",
+                then.version().unwrap_or(0),
+                name.frame,
+                then.version().unwrap_or(0),
+            )));
+        }
+        let target = then.version().unwrap_or(0);
+        let tag = Tag::new(&table);
+        let (table, metrics) = match table
+            .restore()
+            .with_version_to_restore(target)
+            .with_commit_properties(tag.properties())
+            .await
+        {
+            Ok(done) => done,
+            Err(e) => {
+                tag.confirm_counts(name, e, &[]).await?;
+                let table = self.open(name).await?;
+                return Ok(Restoration {
+                    version: table.version().unwrap_or(0) as i64,
+                    ..Default::default()
+                });
+            }
+        };
+        Ok(Restoration {
+            files_removed: metrics.num_removed_file as u64,
+            files_restored: metrics.num_restored_file as u64,
+            version: table.version().unwrap_or(0) as i64,
+        })
+    }
+
     /// Rewrites the frame's small cells into target-sized ones, in the
     /// order of `zorder` when it names columns (then every cell is
-    /// rewritten, so file statistics prune on those columns).
-    pub async fn optimize(&self, name: &FrameName, zorder: &[String]) -> Result<Compaction> {
+    /// rewritten, so file statistics prune on those columns); only in the
+    /// partitions `filters` (`column op value`, ANDed) select, if any.
+    /// `writer` names who compacted in the commit (`DESCRIBE HISTORY`'s
+    /// `writer`), as automatic maintenance does.
+    pub async fn optimize(
+        &self,
+        name: &FrameName,
+        filters: &[(String, String, String)],
+        zorder: &[String],
+        writer: Option<&str>,
+    ) -> Result<Compaction> {
+        self.rewriting(name, self.optimize_now(name, filters, zorder, writer))
+            .await?
+    }
+
+    async fn optimize_now(
+        &self,
+        name: &FrameName,
+        filters: &[(String, String, String)],
+        zorder: &[String],
+        writer: Option<&str>,
+    ) -> Result<Compaction> {
         let table = self.open(name).await?;
-        let mut op = table.optimize();
+        let filters = filters
+            .iter()
+            .map(|(column, op, value)| {
+                let op = op
+                    .parse::<FilterOp>()
+                    .map_err(|e| Error::delta(name.to_string(), e))?;
+                Ok((column.as_str(), op, FilterValue::Scalar(value.as_str())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let tag = match writer {
+            Some(writer) => Tag::new(&table).written_by(writer),
+            None => Tag::new(&table),
+        };
+        let mut op = table
+            .optimize()
+            .with_filters(&filters)
+            .with_commit_properties(tag.properties());
         if !zorder.is_empty() {
             op = op.with_type(OptimizeType::ZOrder(zorder.to_vec()));
         }
-        let (table, metrics) = op.await.map_err(|e| Error::delta(name.to_string(), e))?;
+        let (table, metrics) = match op.await {
+            Ok(done) => done,
+            Err(e) => {
+                // Whatever the outcome, the caller reads the frame again.
+                tag.confirm_counts(name, e, &[]).await?;
+                return self.optimize_outcome(name).await;
+            }
+        };
         Ok(Compaction {
             files_removed: metrics.num_files_removed,
             files_added: metrics.num_files_added,
@@ -101,6 +221,29 @@ impl Frames {
         files.sort();
         files.dedup();
         Ok(files)
+    }
+
+    /// A compaction whose commit stood although delta-rs reported an error:
+    /// its counts are lost with the reply, its version is the newest.
+    async fn optimize_outcome(&self, name: &FrameName) -> Result<Compaction> {
+        let table = self.open(name).await?;
+        Ok(Compaction {
+            version: table.version().unwrap_or(0) as i64,
+            ..Default::default()
+        })
+    }
+
+    /// How many of the frame's current cells are smaller than `bytes`.
+    pub async fn small_cells(&self, name: &FrameName, bytes: u64) -> Result<usize> {
+        let table = self.open(name).await?;
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| Error::delta(name.to_string(), e))?;
+        Ok(snapshot
+            .log_data()
+            .iter()
+            .filter(|file| (file.size().max(0) as u64) < bytes)
+            .count())
     }
 
     /// The frame's commits, newest first.

@@ -45,11 +45,48 @@ pub struct FrameDef {
     pub columns: Vec<ColumnDef>,
     pub partition_by: Vec<String>,
     pub created_at: String,
+    /// `CREATE INDEX`es on the frame. A frame has no B-tree: an index's
+    /// columns are a clustering key, the Z-order `OPTIMIZE` rewrites cells
+    /// in, so that cell statistics prune scans filtered on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexDef>,
+}
+
+/// One `CREATE INDEX name ON frame (columns)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexDef {
+    pub name: String,
+    pub columns: Vec<String>,
+}
+
+impl FrameDef {
+    /// The columns `OPTIMIZE` orders cells by: every index's columns, in
+    /// the order the indexes were created, each once.
+    pub fn clustering_key(&self) -> Vec<String> {
+        let mut key: Vec<String> = Vec::new();
+        for column in self.indexes.iter().flat_map(|i| &i.columns) {
+            if !key.contains(column) {
+                key.push(column.clone());
+            }
+        }
+        key
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BoxDef {
     pub frames: BTreeMap<String, FrameDef>,
+}
+
+impl BoxDef {
+    /// The frame that has the index named `index` (index names are unique
+    /// within a box, as PostgreSQL's are within a schema).
+    pub fn index_owner(&self, index: &str) -> Option<String> {
+        self.frames
+            .iter()
+            .find(|(_, def)| def.indexes.iter().any(|i| i.name == index))
+            .map(|(frame, _)| frame.clone())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -110,6 +147,15 @@ impl RegistrySnapshot {
         Ok(self.hives.get_mut(hive).expect("checked above"))
     }
 
+    fn frame_mut(&mut self, hive: &str, boxname: &str, frame: &str) -> Result<&mut FrameDef> {
+        self.frame(hive, boxname, frame)?;
+        Ok(self
+            .box_mut(hive, boxname)?
+            .frames
+            .get_mut(frame)
+            .expect("checked above"))
+    }
+
     fn box_mut(&mut self, hive: &str, boxname: &str) -> Result<&mut BoxDef> {
         self.boxdef(hive, boxname)?;
         Ok(self
@@ -134,6 +180,12 @@ pub enum Change {
     CreateBox(String, String),
     CreateFrame(String, String, String, FrameDef),
     DropFrame(String, String, String),
+    /// Appends nullable columns to a frame (`ALTER TABLE … ADD COLUMN`).
+    AddColumns(String, String, String, Vec<ColumnDef>),
+    /// Records an index (a clustering key) on a frame.
+    CreateIndex(String, String, String, IndexDef),
+    /// Removes the index of that name from whichever frame of the box has it.
+    DropIndex(String, String, String),
 }
 
 impl Change {
@@ -165,6 +217,36 @@ impl Change {
             Change::DropFrame(h, b, f) => {
                 snap.frame(h, b, f)?;
                 snap.box_mut(h, b)?.frames.remove(f);
+            }
+            Change::AddColumns(h, b, f, columns) => {
+                let def = snap.frame_mut(h, b, f)?;
+                for column in columns {
+                    if def.columns.iter().any(|c| c.name == column.name) {
+                        return exists(ObjectKind::Column, format!("{h}.{b}.{f}.{}", column.name));
+                    }
+                }
+                def.columns.extend(columns.iter().cloned());
+            }
+            Change::CreateIndex(h, b, f, index) => {
+                if let Some(frame) = snap.box_mut(h, b)?.index_owner(&index.name) {
+                    return Err(Error::AlreadyExists {
+                        kind: ObjectKind::Index,
+                        name: format!("{h}.{b}.{} (on {frame})", index.name),
+                    });
+                }
+                snap.frame_mut(h, b, f)?.indexes.push(index.clone());
+            }
+            Change::DropIndex(h, b, index) => {
+                let boxdef = snap.box_mut(h, b)?;
+                let Some(frame) = boxdef.index_owner(index) else {
+                    return Err(Error::NotFound {
+                        kind: ObjectKind::Index,
+                        name: format!("{h}.{b}.{index}"),
+                        hint: String::new(),
+                    });
+                };
+                let def = boxdef.frames.get_mut(&frame).expect("found above");
+                def.indexes.retain(|i| &i.name != index);
             }
         }
         Ok(())
@@ -318,6 +400,86 @@ mod tests {
         let root = StorageRoot::parse(dir.path().to_str().unwrap()).unwrap();
         let registry = Registry::open(root).await.unwrap();
         (dir, registry)
+    }
+
+    #[tokio::test]
+    async fn indexes_are_unique_per_box_and_make_the_clustering_key() {
+        let (_dir, registry) = local_registry().await;
+        let column = |name: &str| ColumnDef {
+            name: name.into(),
+            type_name: "int64".into(),
+            nullable: true,
+        };
+        let def = FrameDef {
+            columns: vec![column("a"), column("b")],
+            partition_by: vec![],
+            created_at: String::new(),
+            indexes: vec![],
+        };
+        for frame in ["f", "g"] {
+            let create = Change::CreateFrame(
+                "default".into(),
+                "default".into(),
+                frame.into(),
+                def.clone(),
+            );
+            registry.apply(create).await.unwrap();
+        }
+        let index = |name: &str, columns: &[&str]| IndexDef {
+            name: name.into(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+        };
+        let on = |frame: &str, i: IndexDef| {
+            Change::CreateIndex("default".into(), "default".into(), frame.into(), i)
+        };
+        registry.apply(on("f", index("i1", &["b"]))).await.unwrap();
+        registry
+            .apply(on("f", index("i2", &["a", "b"])))
+            .await
+            .unwrap();
+        let taken = registry
+            .apply(on("g", index("i1", &["a"])))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                taken,
+                Error::AlreadyExists {
+                    kind: ObjectKind::Index,
+                    ..
+                }
+            ),
+            "{taken}"
+        );
+        let snapshot = registry.current();
+        assert_eq!(
+            snapshot
+                .frame("default", "default", "f")
+                .unwrap()
+                .clustering_key(),
+            ["b", "a"]
+        );
+        let drop = |i: &str| Change::DropIndex("default".into(), "default".into(), i.into());
+        registry.apply(drop("i1")).await.unwrap();
+        assert!(registry.apply(drop("i1")).await.is_err());
+        let added = Change::AddColumns(
+            "default".into(),
+            "default".into(),
+            "f".into(),
+            vec![column("c")],
+        );
+        registry.apply(added.clone()).await.unwrap();
+        assert!(matches!(
+            registry.apply(added).await.unwrap_err(),
+            Error::AlreadyExists { .. }
+        ));
+        let f = registry
+            .current()
+            .frame("default", "default", "f")
+            .unwrap()
+            .clone();
+        assert_eq!(f.clustering_key(), ["a", "b"]);
+        assert_eq!(f.columns.len(), 3);
     }
 
     #[tokio::test]

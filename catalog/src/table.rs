@@ -28,7 +28,6 @@ use datafusion::logical_expr::{cast, lit, when};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::unparser::expr_to_sql;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::logstore::LogStoreRef;
 use deltalake::{DeltaTable, DeltaTableError};
@@ -162,10 +161,11 @@ impl FrameTable {
 
     /// The filters as one SQL predicate for delta-rs, which plans it against
     /// the table's own schema.
-    fn predicate(&self, filters: Vec<Expr>) -> DfResult<Option<String>> {
-        conjunction(filters)
-            .map(|expr| Ok(expr_to_sql(&strip_casts(expr))?.to_string()))
-            .transpose()
+    /// The statement's filters for delta-rs, as an expression (not SQL
+    /// text: Apiary's own functions, such as the overflow-checked `+` of
+    /// PostgreSQL semantics, have no SQL name delta-rs knows).
+    fn predicate(&self, filters: Vec<Expr>) -> DfResult<Option<Expr>> {
+        Ok(conjunction(filters).map(|expr| unqualified(strip_casts(expr))))
     }
 }
 
@@ -232,17 +232,19 @@ impl TableProvider for FrameTable {
             return count_plan(count);
         }
         let predicate = self.predicate(filters)?;
-        let table = self.frames.open(&self.name).await.map_err(external)?;
-        let tag = Tag::new(&table);
-        let mut op = table.delete().with_commit_properties(tag.properties());
-        if let Some(predicate) = predicate {
-            op = op.with_predicate(predicate);
-        }
-        let deleted = match op.await {
-            Ok((_, metrics)) => metrics.num_deleted_rows.unwrap_or(0) as u64,
-            Err(e) => tag.confirm(&self.name, e, "num_deleted_rows").await?,
-        };
-        count_plan(deleted)
+        let deleted = self.frames.rewriting(&self.name, async {
+            let table = self.frames.open(&self.name).await.map_err(external)?;
+            let tag = Tag::new(&table);
+            let mut op = table.delete().with_commit_properties(tag.properties());
+            if let Some(predicate) = predicate {
+                op = op.with_predicate(predicate);
+            }
+            match op.await {
+                Ok((_, metrics)) => Ok(metrics.num_deleted_rows.unwrap_or(0) as u64),
+                Err(e) => tag.confirm(&self.name, e, "num_deleted_rows").await,
+            }
+        });
+        count_plan(deleted.await.map_err(external)??)
     }
 
     async fn update(
@@ -266,20 +268,26 @@ impl TableProvider for FrameTable {
             return count_plan(count);
         }
         let predicate = self.predicate(filters)?;
-        let table = self.frames.open(&self.name).await.map_err(external)?;
-        let tag = Tag::new(&table);
-        let mut op = table.update().with_commit_properties(tag.properties());
-        for (column, value) in assignments {
-            op = op.with_update(column, expr_to_sql(&strip_casts(value))?.to_string());
-        }
-        if let Some(predicate) = predicate {
-            op = op.with_predicate(predicate);
-        }
-        let updated = match op.await {
-            Ok((_, metrics)) => metrics.num_updated_rows as u64,
-            Err(e) => tag.confirm(&self.name, e, "num_updated_rows").await?,
-        };
-        count_plan(updated)
+        let updates: Vec<(String, Expr)> = assignments
+            .into_iter()
+            .map(|(column, value)| (column, unqualified(strip_casts(value))))
+            .collect();
+        let updated = self.frames.rewriting(&self.name, async {
+            let table = self.frames.open(&self.name).await.map_err(external)?;
+            let tag = Tag::new(&table);
+            let mut op = table.update().with_commit_properties(tag.properties());
+            for (column, value) in updates {
+                op = op.with_update(column, value);
+            }
+            if let Some(predicate) = predicate {
+                op = op.with_predicate(predicate);
+            }
+            match op.await {
+                Ok((_, metrics)) => Ok(metrics.num_updated_rows as u64),
+                Err(e) => tag.confirm(&self.name, e, "num_updated_rows").await,
+            }
+        });
+        count_plan(updated.await.map_err(external)??)
     }
 }
 
@@ -328,7 +336,7 @@ fn strip_casts(expr: Expr) -> Expr {
 /// The key and writer id of a `DELETE` or `UPDATE` commit that delta-rs
 /// makes, so that an error from it can be checked against the log: a lost
 /// reply must not report a change that stands as failed.
-struct Tag {
+pub(crate) struct Tag {
     key: WriteKey,
     writer: String,
     log_store: LogStoreRef,
@@ -336,7 +344,7 @@ struct Tag {
 }
 
 impl Tag {
-    fn new(table: &DeltaTable) -> Self {
+    pub(crate) fn new(table: &DeltaTable) -> Self {
         Tag {
             key: WriteKey::generated(),
             writer: uuid::Uuid::new_v4().to_string(),
@@ -345,30 +353,51 @@ impl Tag {
         }
     }
 
-    fn properties(&self) -> CommitProperties {
+    /// The same tag naming `writer` (`DESCRIBE HISTORY`'s writer) instead
+    /// of a fresh id.
+    pub(crate) fn written_by(mut self, writer: &str) -> Self {
+        self.writer = writer.to_string();
+        self
+    }
+
+    pub(crate) fn properties(&self) -> CommitProperties {
         commit::tagged(&self.key, &self.writer)
     }
 
     /// After the operation failed with `e`: the rows it changed (its
     /// `metric` in the commit) if its commit stands after all, else `e`.
     async fn confirm(&self, frame: &FrameName, e: DeltaTableError, metric: &str) -> DfResult<u64> {
+        let counts = self.confirm_counts(frame, e, &[metric]).await;
+        counts.map(|c| c[0]).map_err(external)
+    }
+
+    /// [`Tag::confirm`] for several metrics at once.
+    pub(crate) async fn confirm_counts(
+        &self,
+        frame: &FrameName,
+        e: DeltaTableError,
+        metrics: &[&str],
+    ) -> Result<Vec<u64>, Error> {
         if commit::is_final(&e) {
-            return Err(external(Error::delta(frame.to_string(), e)));
+            return Err(Error::delta(frame.to_string(), e));
         }
         match commit::confirm(self.log_store.as_ref(), self.read_version, &self.key).await {
-            Ok(Some(landed)) => {
-                let count = &landed.info["operationMetrics"][metric];
-                Ok(count
-                    .as_u64()
-                    .or_else(|| count.as_str().and_then(|c| c.parse().ok()))
-                    .unwrap_or(0))
-            }
-            Ok(None) => Err(external(Error::delta(frame.to_string(), e))),
-            Err(check) => Err(external(Error::CommitUnknown {
+            Ok(Some(landed)) => Ok(metrics
+                .iter()
+                .map(|metric| {
+                    let count = &landed.info["operationMetrics"][metric];
+                    count
+                        .as_u64()
+                        .or_else(|| count.as_str().and_then(|c| c.parse().ok()))
+                        .unwrap_or(0)
+                })
+                .collect()),
+            Ok(None) => Err(Error::delta(frame.to_string(), e)),
+            Err(check) => Err(Error::CommitUnknown {
                 frame: frame.to_string(),
                 key: self.key.as_str().to_string(),
                 detail: format!("{e}; then {check}"),
-            })),
+            }),
         }
     }
 }

@@ -20,9 +20,9 @@ use deltalake::kernel::{Action, Add, Remove};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::DeltaTable;
 
-use crate::commit::{commit_once, Outcome, WriteKey};
+use crate::commit::{self, commit_once, Outcome, WriteKey};
 use crate::error::{Error, Result};
-use crate::frame::{discard_cells, FrameName};
+use crate::frame::{discard_cells, FrameName, Frames};
 
 /// A session's transaction block, if one is open. Clones share the block,
 /// so the session, its table providers and its write paths see one state.
@@ -61,6 +61,8 @@ pub enum Change {
 #[derive(Debug, Clone)]
 pub struct Staged {
     pub name: FrameName,
+    /// The root's frames, for the rewrite lease a commit that removes cells holds.
+    pub frames: Frames,
     /// The frame at the version the block first wrote it.
     pub table: DeltaTable,
     /// Cells written by the block.
@@ -295,6 +297,39 @@ async fn commit(staged: &Staged) -> Result<Outcome> {
         Change::Delete => DeltaOperation::Delete { predicate: None },
         Change::Update => DeltaOperation::Update { predicate: None },
     };
+    if staged.removes.is_empty() {
+        return commit_staged(staged, &table, operation).await;
+    }
+    // A rewrite read its cells at the version the block first wrote; while
+    // holding the lease no other rewrite commits, so one that did since
+    // then and removed any of those cells is a conflict (delta-rs does not
+    // see it when that was a compaction).
+    let lease = staged.frames.lease(&staged.name).await?;
+    let result = async {
+        let removed =
+            commit::removed_since(table.log_store().as_ref(), table.version().unwrap_or(0))
+                .await
+                .map_err(delta)?;
+        if staged.removes.iter().any(|r| removed.contains(&r.path)) {
+            return Err(Error::Conflict {
+                frame: name.clone(),
+                detail:
+                    "another statement rewrote the cells this block changed; run the block again"
+                        .into(),
+            });
+        }
+        commit_staged(staged, &table, operation).await
+    }
+    .await;
+    lease.release().await;
+    result
+}
+
+async fn commit_staged(
+    staged: &Staged,
+    table: &DeltaTable,
+    operation: DeltaOperation,
+) -> Result<Outcome> {
     let actions: Vec<Action> = staged
         .removes
         .iter()
@@ -302,7 +337,14 @@ async fn commit(staged: &Staged) -> Result<Outcome> {
         .map(Action::Remove)
         .chain(staged.adds.iter().cloned().map(Action::Add))
         .collect();
-    commit_once(&name, &table, actions, operation, &WriteKey::generated()).await
+    commit_once(
+        &staged.name.to_string(),
+        table,
+        actions,
+        operation,
+        &WriteKey::generated(),
+    )
+    .await
 }
 
 /// Deletes the cells a block wrote but will never commit. Best effort: a

@@ -2,13 +2,15 @@
 //! `USE HIVE h`, `USE BOX b` (or `USE h.b`), `SHOW HIVES`, `SHOW BOXES [IN h]`,
 //! `SHOW FRAMES [IN h.b]`, `DESCRIBE [FRAME] h.b.f`, the swarm's
 //! `SHOW SWARM` and `SHOW COLONY`, and frame maintenance: `OPTIMIZE`,
-//! `VACUUM` and `DESCRIBE HISTORY`.
+//! `VACUUM`, `DESCRIBE HISTORY` and `RESTORE`.
 //!
 //! They are recognised from the token stream of the statement (never by
 //! rewriting SQL text); anything else goes to DataFusion unchanged.
 
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+use apiary_catalog::time_travel::AsOf;
 
 use crate::error::{EngineError, Result};
 
@@ -33,9 +35,12 @@ pub enum Command {
     ShowSwarm,
     /// This node's load, as `colony_status()`.
     ShowColony,
-    /// `OPTIMIZE frame [ZORDER BY (col, …)]`: compacts the frame's cells.
+    /// `OPTIMIZE frame [WHERE partition filters] [ZORDER BY (col, …)]`:
+    /// compacts the frame's cells (of the partitions the filters select).
     Optimize {
         frame: Vec<String>,
+        /// `column op 'value'` comparisons, ANDed.
+        filters: Vec<(String, String, String)>,
         zorder: Vec<String>,
     },
     /// `VACUUM frame [RETAIN n HOURS] [DRY RUN]`: deletes files no version
@@ -48,6 +53,12 @@ pub enum Command {
     },
     /// `DESCRIBE HISTORY frame`: the frame's commits, newest first.
     History(Vec<String>),
+    /// `RESTORE [TABLE] frame TO VERSION [AS OF] n` or `… TO TIMESTAMP
+    /// [AS OF] 'instant'`: the frame's contents as of then, in a new commit.
+    Restore {
+        frame: Vec<String>,
+        to: AsOf,
+    },
 }
 
 /// Returns the command if `sql` is one of Apiary's own, `None` for anything
@@ -134,8 +145,36 @@ pub fn parse(sql: &str) -> Result<Option<Command>> {
             Command::History(frame_name(parts, HISTORY_FORM)?)
         }
         (Some("OPTIMIZE"), _) => {
-            let (parts, rest) = dotted(&words[1..]);
+            let (parts, mut rest) = dotted(&words[1..]);
             let frame = frame_name(parts, OPTIMIZE_FORM)?;
+            let mut filters = Vec::new();
+            if rest.first().is_some_and(|w| is_word(w, "WHERE")) {
+                rest = &rest[1..];
+                loop {
+                    let [Token::Word(column), op, value, more @ ..] = rest else {
+                        return Err(usage(OPTIMIZE_FORM));
+                    };
+                    let op = match op {
+                        Token::Eq | Token::DoubleEq => "=",
+                        Token::Neq => "!=",
+                        Token::Lt => "<",
+                        Token::LtEq => "<=",
+                        Token::Gt => ">",
+                        Token::GtEq => ">=",
+                        _ => return Err(usage(OPTIMIZE_FORM)),
+                    };
+                    let value = match value {
+                        Token::SingleQuotedString(v) | Token::Number(v, _) => v.clone(),
+                        _ => return Err(usage(OPTIMIZE_FORM)),
+                    };
+                    filters.push((column.value.to_ascii_lowercase(), op.to_string(), value));
+                    rest = more;
+                    match rest.first() {
+                        Some(and) if is_word(and, "AND") => rest = &rest[1..],
+                        _ => break,
+                    }
+                }
+            }
             let zorder = match rest {
                 [] => Vec::new(),
                 [order, by, Token::LParen, columns @ .., Token::RParen]
@@ -145,7 +184,11 @@ pub fn parse(sql: &str) -> Result<Option<Command>> {
                 }
                 _ => return Err(usage(OPTIMIZE_FORM)),
             };
-            Command::Optimize { frame, zorder }
+            Command::Optimize {
+                frame,
+                filters,
+                zorder,
+            }
         }
         (Some("VACUUM"), _) => {
             let (parts, mut rest) = dotted(&words[1..]);
@@ -173,6 +216,44 @@ pub fn parse(sql: &str) -> Result<Option<Command>> {
                 dry_run,
             }
         }
+        (Some("RESTORE"), _) => {
+            let start = if second.as_deref() == Some("TABLE") {
+                2
+            } else {
+                1
+            };
+            let (parts, rest) = dotted(&words[start..]);
+            let frame = frame_name(parts, RESTORE_FORM)?;
+            let rest = match rest {
+                [to, what, as_, of, point] if is_word(as_, "AS") && is_word(of, "OF") => {
+                    [*to, *what, *point]
+                }
+                [to, what, point] => [*to, *what, *point],
+                _ => return Err(usage(RESTORE_FORM)),
+            };
+            let to = match rest {
+                [to, what, Token::Number(version, _)]
+                    if is_word(to, "TO") && is_word(what, "VERSION") =>
+                {
+                    AsOf::Version(version.parse().map_err(|_| usage(RESTORE_FORM))?)
+                }
+                [to, what, Token::SingleQuotedString(instant)]
+                    if is_word(to, "TO") && is_word(what, "TIMESTAMP") =>
+                {
+                    let nanos =
+                        arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(instant)
+                            .map_err(|e| {
+                                EngineError::InvalidArgument(format!(
+                                    "RESTORE … TO TIMESTAMP {instant:?}: {e}; write it as \
+                                     'YYYY-MM-DD HH:MM:SS[+zone]' (UTC when no zone is given)"
+                                ))
+                            })?;
+                    AsOf::Timestamp(chrono::DateTime::from_timestamp_nanos(nanos))
+                }
+                _ => return Err(usage(RESTORE_FORM)),
+            };
+            Command::Restore { frame, to }
+        }
         (Some("DESCRIBE"), _) | (Some("DESC"), _) => {
             let start = if second.as_deref() == Some("FRAME") {
                 2
@@ -192,7 +273,10 @@ pub fn parse(sql: &str) -> Result<Option<Command>> {
 }
 
 const HISTORY_FORM: &str = "DESCRIBE HISTORY [hive.][box.]frame";
-const OPTIMIZE_FORM: &str = "OPTIMIZE [hive.][box.]frame [ZORDER BY (column, ...)]";
+const OPTIMIZE_FORM: &str =
+    "OPTIMIZE [hive.][box.]frame [WHERE column = 'value' [AND …]] [ZORDER BY (column, ...)]";
+const RESTORE_FORM: &str =
+    "RESTORE [TABLE] [hive.][box.]frame TO VERSION [AS OF] n | TO TIMESTAMP [AS OF] 'instant'";
 const VACUUM_FORM: &str = "VACUUM [hive.][box.]frame [RETAIN n HOURS] [DRY RUN]";
 
 /// One to three name parts, or the usage error for `form`.
@@ -333,9 +417,23 @@ mod tests {
             parse("OPTIMIZE events.clicks ZORDER BY (country, \"Day\")").unwrap(),
             Some(Command::Optimize {
                 frame: vec!["events".into(), "clicks".into()],
+                filters: vec![],
                 zorder: vec!["country".into(), "Day".into()],
             })
         );
+        assert_eq!(
+            parse("OPTIMIZE clicks WHERE Country = 'us' AND day >= 3").unwrap(),
+            Some(Command::Optimize {
+                frame: vec!["clicks".into()],
+                filters: vec![
+                    ("country".into(), "=".into(), "us".into()),
+                    ("day".into(), ">=".into(), "3".into())
+                ],
+                zorder: vec![],
+            })
+        );
+        assert!(parse("OPTIMIZE clicks WHERE country").is_err());
+        assert!(parse("OPTIMIZE clicks WHERE country LIKE 'u%'").is_err());
         assert_eq!(
             parse("vacuum clicks retain 0 hours dry run;").unwrap(),
             Some(Command::Vacuum {
@@ -358,6 +456,23 @@ mod tests {
         assert!(parse("VACUUM t RETAIN x HOURS").is_err());
         assert!(parse("VACUUM t RETAIN -1 HOURS").is_err());
         assert!(parse("VACUUM").is_err());
+        assert_eq!(
+            parse("RESTORE TABLE b.clicks TO VERSION AS OF 3").unwrap(),
+            Some(Command::Restore {
+                frame: vec!["b".into(), "clicks".into()],
+                to: AsOf::Version(3),
+            })
+        );
+        let Some(Command::Restore {
+            to: AsOf::Timestamp(at),
+            ..
+        }) = parse("restore clicks to timestamp '2026-12-07 12:00:00.5'").unwrap()
+        else {
+            panic!("a restore to an instant");
+        };
+        assert_eq!(at.to_rfc3339(), "2026-12-07T12:00:00.500+00:00");
+        assert!(parse("RESTORE clicks TO VERSION x").is_err());
+        assert!(parse("RESTORE clicks TO TIMESTAMP 'yesterday'").is_err());
     }
 
     #[test]

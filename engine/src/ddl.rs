@@ -1,6 +1,7 @@
 //! SQL statements that change the catalog: `CREATE DATABASE` (a hive),
 //! `CREATE SCHEMA` (a box), `CREATE TABLE [AS SELECT]` (a frame),
-//! `DROP TABLE` and `TRUNCATE`.
+//! `ALTER TABLE … ADD COLUMN`, `CREATE INDEX` and `DROP INDEX` (a frame's
+//! clustering key), `DROP TABLE` and `TRUNCATE`.
 //!
 //! DataFusion would run these against in-memory tables, so they are taken
 //! from the parsed statement before planning and applied through the catalog
@@ -12,8 +13,8 @@ use apiary_catalog::types::ColumnType;
 use apiary_catalog::{Error as CatalogError, WriteMode, WriteOptions};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateTable, DataType as SqlType, Expr, HiveDistributionStyle, ObjectName,
-    ObjectNamePart, ObjectType, SchemaName, Statement,
+    AlterTable, AlterTableOperation, ColumnOption, CreateIndex, CreateTable, DataType as SqlType,
+    Expr, HiveDistributionStyle, ObjectName, ObjectNamePart, ObjectType, SchemaName, Statement,
 };
 
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -22,7 +23,8 @@ use datafusion::sql::sqlparser::parser::Parser;
 use crate::error::{EngineError, Result};
 use crate::session::{Outcome, Session};
 
-/// Whether `statement` is one this module applies to the catalog.
+/// Whether `statement` is one this module applies to the catalog (or, for
+/// `MERGE`, hands to delta-rs whole).
 pub(crate) fn is_catalog_statement(statement: &Statement) -> bool {
     matches!(
         statement,
@@ -34,6 +36,13 @@ pub(crate) fn is_catalog_statement(statement: &Statement) -> bool {
                 ..
             }
             | Statement::Truncate(_)
+            | Statement::Merge(_)
+            | Statement::AlterTable(_)
+            | Statement::CreateIndex(_)
+            | Statement::Drop {
+                object_type: ObjectType::Index,
+                ..
+            }
     )
 }
 
@@ -78,6 +87,23 @@ pub(crate) async fn run(session: &Session, statement: &Statement) -> Result<Outc
         }
         Statement::CreateTable(create) => create_table(session, create).await,
         Statement::Drop {
+            object_type: ObjectType::Index,
+            names,
+            if_exists,
+            ..
+        } => {
+            for name in names {
+                let (hive, boxname, index) = resolve(name, &cur_hive, &cur_box)?;
+                match catalog.drop_index(&hive, &boxname, &index).await {
+                    Err(CatalogError::NotFound { .. }) if *if_exists => {}
+                    other => other?,
+                }
+            }
+            Ok(done("DROP INDEX"))
+        }
+        Statement::CreateIndex(create) => create_index(session, create).await,
+        Statement::AlterTable(alter) => alter_table(session, alter).await,
+        Statement::Drop {
             names, if_exists, ..
         } => {
             for name in names {
@@ -114,6 +140,7 @@ pub(crate) async fn run(session: &Session, statement: &Statement) -> Result<Outc
             }
             Ok(done("TRUNCATE TABLE"))
         }
+        Statement::Merge(merge) => crate::merge::run(session, merge).await,
         other => Err(EngineError::Unsupported {
             statement: other.to_string(),
             hint: "this statement does not change the catalog".into(),
@@ -213,6 +240,129 @@ async fn create_table(session: &Session, create: &CreateTable) -> Result<Outcome
             Err(e.into())
         }
     }
+}
+
+/// `CREATE INDEX [name] ON frame (columns)`: the columns become the frame's
+/// clustering key (see `apiary_catalog::schema_change`).
+async fn create_index(session: &Session, create: &CreateIndex) -> Result<Outcome> {
+    let refuse = |what: &str| {
+        Err(EngineError::Unsupported {
+            statement: format!("CREATE INDEX with {what}"),
+            hint: "a frame's index is a clustering key for OPTIMIZE, not a constraint or a \
+                   B-tree; create it on plain columns: CREATE INDEX name ON frame (a, b)"
+                .into(),
+        })
+    };
+    if create.unique {
+        return refuse("UNIQUE (a frame does not enforce uniqueness)");
+    }
+    if create.predicate.is_some() {
+        return refuse("WHERE (a partial index)");
+    }
+    let mut columns = Vec::with_capacity(create.columns.len());
+    for column in &create.columns {
+        match &column.column.expr {
+            Expr::Identifier(ident) => columns.push(ident.value.clone()),
+            other => return refuse(&format!("the expression {other}")),
+        }
+    }
+    let (cur_hive, cur_box) = session.current();
+    let (hive, boxname, frame) = resolve(&create.table_name, &cur_hive, &cur_box)?;
+    let index = match &create.name {
+        Some(name) => match parts(name)?.as_slice() {
+            [.., last] => last.clone(),
+            [] => unreachable!("a name has a part"),
+        },
+        // PostgreSQL's choice: frame_column_idx.
+        None => format!("{frame}_{}_idx", columns.join("_")),
+    };
+    tolerate_exists(
+        session
+            .catalog()
+            .create_index(&hive, &boxname, &frame, &index, &columns)
+            .await,
+        create.if_not_exists,
+    )?;
+    Ok(done("CREATE INDEX"))
+}
+
+/// `ALTER TABLE frame ADD [COLUMN] [IF NOT EXISTS] name type, …`. Changes
+/// that would need Delta's column mapping (renaming or dropping a column)
+/// are refused with the reason.
+async fn alter_table(session: &Session, alter: &AlterTable) -> Result<Outcome> {
+    let (cur_hive, cur_box) = session.current();
+    let (hive, boxname, frame) = resolve(&alter.name, &cur_hive, &cur_box)?;
+    let (_, def) = match session.catalog().frame(&hive, &boxname, &frame).await {
+        Err(CatalogError::NotFound { .. }) if alter.if_exists => return Ok(done("ALTER TABLE")),
+        other => other?,
+    };
+    let mut added = Vec::new();
+    for operation in &alter.operations {
+        match operation {
+            AlterTableOperation::AddColumn {
+                if_not_exists,
+                column_def,
+                ..
+            } => {
+                let column = column_def.name.value.to_ascii_lowercase();
+                if *if_not_exists && def.columns.iter().any(|c| c.name == column) {
+                    continue;
+                }
+                let mut declared = sql_type(&column_def.data_type)?;
+                if column_def
+                    .options
+                    .iter()
+                    .any(|o| matches!(o.option, ColumnOption::NotNull))
+                {
+                    declared.push_str(" not null");
+                }
+                if let Some(option) = column_def
+                    .options
+                    .iter()
+                    .find(|o| !matches!(o.option, ColumnOption::NotNull | ColumnOption::Null))
+                {
+                    return Err(EngineError::Unsupported {
+                        statement: format!("ADD COLUMN … {}", option.option),
+                        hint: "a column added to a frame is nullable and has no default; \
+                               fill it with UPDATE"
+                            .into(),
+                    });
+                }
+                added.push((column_def.name.value.clone(), declared));
+            }
+            AlterTableOperation::RenameColumn { .. } | AlterTableOperation::DropColumn { .. } => {
+                return Err(EngineError::Unsupported {
+                    statement: format!("ALTER TABLE … {operation}"),
+                    hint: "renaming or dropping a column needs Delta column mapping, and the \
+                           swarm's scans read cells by column name; create a new frame with \
+                           CREATE TABLE … AS SELECT the columns you want, named as you want"
+                        .into(),
+                });
+            }
+            AlterTableOperation::AlterColumn { .. } => {
+                return Err(EngineError::Unsupported {
+                    statement: format!("ALTER TABLE … {operation}"),
+                    hint: "changing a column's type needs Delta's type-widening table feature, \
+                           which the Delta library Apiary writes with does not support; create \
+                           a new frame with CREATE TABLE … AS SELECT CAST(column AS type)"
+                        .into(),
+                });
+            }
+            other => {
+                return Err(EngineError::Unsupported {
+                    statement: format!("ALTER TABLE … {other}"),
+                    hint: "ALTER TABLE supports ADD COLUMN (nullable)".into(),
+                })
+            }
+        }
+    }
+    if !added.is_empty() {
+        session
+            .catalog()
+            .add_columns(&hive, &boxname, &frame, &added)
+            .await?;
+    }
+    Ok(done("ALTER TABLE"))
 }
 
 fn done(command: &str) -> Outcome {

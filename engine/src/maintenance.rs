@@ -1,4 +1,4 @@
-//! `OPTIMIZE`, `VACUUM` and `DESCRIBE HISTORY`: a frame's upkeep as SQL,
+//! `OPTIMIZE`, `VACUUM`, `DESCRIBE HISTORY` and `RESTORE`: a frame's upkeep as SQL,
 //! answered with one result set each, as Delta's SQL engines answer them.
 //! They commit on their own, like PostgreSQL's VACUUM, so they are refused
 //! inside a transaction block (25001).
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apiary_catalog::maintenance::DEFAULT_RETENTION;
+use apiary_catalog::time_travel::AsOf;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
@@ -23,10 +24,16 @@ pub const RETENTION_CHECK_ENV: &str = "APIARY_VACUUM_RETENTION_CHECK";
 pub(crate) async fn optimize(
     session: &Session,
     frame: &[String],
+    filters: &[(String, String, String)],
     zorder: &[String],
 ) -> Result<QueryResult> {
     outside_a_block(session, "OPTIMIZE")?;
     let (name, def) = session.frame_by_parts(frame).await?;
+    // Without ZORDER BY, the frame's indexes (its clustering key) say.
+    let zorder = match zorder.is_empty() {
+        true => &def.clustering_key()[..],
+        false => zorder,
+    };
     if let Some(unknown) = zorder
         .iter()
         .find(|c| !def.columns.iter().any(|d| &d.name == *c))
@@ -35,24 +42,58 @@ pub(crate) async fn optimize(
             "ZORDER BY names {unknown:?}, which is not a column of {name}"
         )));
     }
-    let done = session.catalog().frames().optimize(&name, zorder).await?;
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("files_removed", DataType::Int64, false),
-        Field::new("files_added", DataType::Int64, false),
-        Field::new("bytes_removed", DataType::Int64, false),
-        Field::new("bytes_added", DataType::Int64, false),
-        Field::new("version", DataType::Int64, false),
-    ]));
-    let columns: Vec<ArrayRef> = [
-        done.files_removed as i64,
-        done.files_added as i64,
-        done.bytes_removed,
-        done.bytes_added,
-        done.version,
-    ]
-    .into_iter()
-    .map(|value| Arc::new(Int64Array::from(vec![value])) as ArrayRef)
-    .collect();
+    if let Some((column, _, _)) = filters
+        .iter()
+        .find(|(column, _, _)| !def.partition_by.contains(column))
+    {
+        return Err(EngineError::InvalidArgument(format!(
+            "OPTIMIZE … WHERE selects partitions, and {column:?} is not a partition column of \
+             {name} (its partition columns: {})",
+            match def.partition_by.is_empty() {
+                true => "none".to_string(),
+                false => def.partition_by.join(", "),
+            }
+        )));
+    }
+    let done = session
+        .catalog()
+        .frames()
+        .optimize(&name, filters, zorder, None)
+        .await?;
+    counts(&[
+        ("files_removed", done.files_removed as i64),
+        ("files_added", done.files_added as i64),
+        ("bytes_removed", done.bytes_removed),
+        ("bytes_added", done.bytes_added),
+        ("version", done.version),
+    ])
+}
+
+/// Makes the frame's contents those of an earlier version, in a new
+/// commit; one row: files removed and restored, and the new version.
+pub(crate) async fn restore(session: &Session, frame: &[String], to: AsOf) -> Result<QueryResult> {
+    outside_a_block(session, "RESTORE")?;
+    let (name, _) = session.frame_by_parts(frame).await?;
+    let done = session.catalog().frames().restore(&name, to).await?;
+    counts(&[
+        ("files_removed", done.files_removed as i64),
+        ("files_restored", done.files_restored as i64),
+        ("version", done.version),
+    ])
+}
+
+/// One row of named `bigint` counts.
+fn counts(values: &[(&str, i64)]) -> Result<QueryResult> {
+    let schema = Arc::new(Schema::new(
+        values
+            .iter()
+            .map(|(name, _)| Field::new(*name, DataType::Int64, false))
+            .collect::<Vec<_>>(),
+    ));
+    let columns: Vec<ArrayRef> = values
+        .iter()
+        .map(|(_, value)| Arc::new(Int64Array::from(vec![*value])) as ArrayRef)
+        .collect();
     Ok(QueryResult::single(RecordBatch::try_new(schema, columns)?))
 }
 
@@ -140,7 +181,7 @@ pub(crate) async fn history(session: &Session, frame: &[String]) -> Result<Query
     Ok(QueryResult::single(RecordBatch::try_new(schema, columns)?))
 }
 
-fn outside_a_block(session: &Session, statement: &str) -> Result<()> {
+pub(crate) fn outside_a_block(session: &Session, statement: &str) -> Result<()> {
     match session.in_transaction() {
         true => Err(EngineError::DataFusion(Box::new(sql_error(
             "25001",

@@ -23,6 +23,7 @@ use crate::colony::{Backpressure, Colony, ColonyStatus, RegulationSettings};
 use crate::distributed::worker::{register_root_store, WorkerContext};
 use crate::distributed::{Bees, DistributeSettings, Distributor, Worker};
 use crate::error::{EngineError, Result};
+use crate::maintainer::{Maintainer, MaintenanceSettings};
 use crate::session::Session;
 use crate::swarm::heartbeat::HEARTBEAT_FORMAT;
 use crate::swarm::{
@@ -62,6 +63,8 @@ pub struct NodeConfig {
     pub distribute: DistributeSettings,
     /// How a hot node holds back writes and queries.
     pub regulation: RegulationSettings,
+    /// Automatic compaction and vacuum (`APIARY_AUTO_MAINTENANCE`, …).
+    pub maintenance: MaintenanceSettings,
 }
 
 impl NodeConfig {
@@ -141,6 +144,7 @@ impl NodeConfig {
         if let Some(text) = env("APIARY_ADMISSION_WAIT") {
             regulation.admission_wait = parse_duration("APIARY_ADMISSION_WAIT", &text)?;
         }
+        let maintenance = MaintenanceSettings::from_env(env, parse_duration)?;
         Ok(NodeConfig {
             name: name.to_string(),
             storage,
@@ -155,6 +159,7 @@ impl NodeConfig {
             listen: None,
             distribute,
             regulation,
+            maintenance,
         })
     }
 
@@ -314,6 +319,7 @@ pub struct Node {
     swarm: Arc<Swarm>,
     distributor: Arc<Distributor>,
     membership: Mutex<Option<(Membership, Worker)>>,
+    maintainer: Mutex<Option<Maintainer>>,
     vitals: Arc<Vitals>,
     started: Instant,
 }
@@ -352,6 +358,16 @@ impl Node {
         let membership = Membership::join(node.swarm.clone(), announce).await?;
         *node.membership.lock().unwrap_or_else(|p| p.into_inner()) = Some((membership, worker));
         node.vitals.member.store(true, Ordering::SeqCst);
+        if node.config.maintenance.enabled {
+            let maintainer = Maintainer::start(
+                node.config.maintenance,
+                node.config.node_id.clone(),
+                node.catalog.clone(),
+                node.colony.clone(),
+                node.swarm.clone(),
+            );
+            *node.maintainer.lock().unwrap_or_else(|p| p.into_inner()) = Some(maintainer);
+        }
         Ok(node)
     }
 
@@ -423,6 +439,7 @@ impl Node {
             runtime,
             swarm,
             membership: Mutex::new(None),
+            maintainer: Mutex::new(None),
             started: Instant::now(),
         })
     }
@@ -483,6 +500,14 @@ impl Node {
     /// the swarm (deleting the heartbeat) and removes the scratch directory.
     /// Safe to call more than once.
     pub async fn shutdown(&self) {
+        let maintainer = self
+            .maintainer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(maintainer) = maintainer {
+            maintainer.stop().await;
+        }
         let membership = self
             .membership
             .lock()

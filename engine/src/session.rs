@@ -678,15 +678,18 @@ impl Session {
             }
             Command::ShowSwarm => swarm_table(&self.vitals()?.swarm_status()),
             Command::ShowColony => colony_table(&self.vitals()?.colony_status()),
-            Command::Optimize { frame, zorder } => {
-                maintenance::optimize(self, &frame, &zorder).await
-            }
+            Command::Optimize {
+                frame,
+                filters,
+                zorder,
+            } => maintenance::optimize(self, &frame, &filters, &zorder).await,
             Command::Vacuum {
                 frame,
                 retain_seconds,
                 dry_run,
             } => maintenance::vacuum(self, &frame, retain_seconds, dry_run).await,
             Command::History(frame) => maintenance::history(self, &frame).await,
+            Command::Restore { frame, to } => maintenance::restore(self, &frame, to).await,
             Command::Describe(parts) => {
                 let (hive, boxname, frame) = match parts.as_slice() {
                     [f] => (cur_hive, cur_box, f.clone()),

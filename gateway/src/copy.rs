@@ -644,6 +644,7 @@ mod tests {
             ],
             partition_by: vec![],
             created_at: String::new(),
+            indexes: Vec::new(),
         };
         let name = FrameName {
             hive: "h".into(),

@@ -583,6 +583,7 @@ mod tests {
             }],
             partition_by: vec![],
             created_at: String::new(),
+            indexes: Vec::new(),
         };
         let rows = column_rows("h", "b", "f", &def);
         let columns = VIEWS

@@ -24,6 +24,7 @@ pub mod copy_out;
 pub mod cursor;
 pub mod declared_columns;
 pub mod handler;
+pub mod indexes;
 pub mod information_schema;
 pub mod oid_arrays;
 pub mod origins;

@@ -16,6 +16,7 @@ use crate::activity::{StatActivity, StatGssapi};
 use crate::builtin::Settings;
 use crate::cancel::Cancels;
 use crate::declared_columns::{DeclaredColumn, Part};
+use crate::indexes;
 use crate::information_schema::{self, InformationSchemas};
 use crate::oid_arrays::OidArrayAgg;
 use crate::origins;
@@ -85,6 +86,8 @@ pub struct PgCatalog {
     /// Relation OIDs by (schema, name), read from `pg_class` again when a
     /// result column comes from a relation not in it yet.
     relation_oids: tokio::sync::Mutex<HashMap<(String, String), i32>>,
+    /// The registry, for the frames' indexes (`pg_get_indexdef`).
+    catalog: Arc<Catalog>,
 }
 
 impl PgCatalog {
@@ -119,6 +122,7 @@ impl PgCatalog {
             information_schema,
             cancels,
             relation_oids: Default::default(),
+            catalog,
         })
     }
 
@@ -345,7 +349,6 @@ impl PgCatalog {
             "pg_get_function_result",
             "pg_get_function_arguments",
             "pg_get_function_identity_arguments",
-            "pg_get_indexdef",
             "pg_get_functiondef",
             "pg_get_function_sqlbody",
             "pg_get_viewdef",
@@ -353,6 +356,7 @@ impl PgCatalog {
         ] {
             ctx.register_udf(Answer::null(name, DataType::Utf8));
         }
+        ctx.register_udf(indexes::IndexDefinition::udf(self.catalog.clone()));
         // Sizes psql's `\dt+` and `\l+` show; unknown here, so empty.
         for name in ["pg_table_size", "pg_indexes_size", "pg_database_size"] {
             ctx.register_udf(Answer::null(name, DataType::Int64));
@@ -462,6 +466,12 @@ impl SchemaProvider for PgCatalogSchema {
             "pg_stat_gssapi" => return Ok(Some(self.stat_gssapi.clone())),
             "pg_roles" => return Ok(Some(self.roles.clone())),
             "pg_user" => return Ok(Some(self.user.clone())),
+            "pg_indexes" => {
+                let Some((pg_class, pg_namespace)) = self.frames_and_namespaces().await? else {
+                    return Ok(None);
+                };
+                return indexes::pg_indexes(&self.catalog, pg_class, pg_namespace).map(Some);
+            }
             _ => {}
         }
         let table = match self.inner.table(name).await? {
@@ -565,8 +575,9 @@ const CATALOG_OIDS: &[(&str, i32)] = &[
 /// Catalogs Apiary adds to the crate's: its own views, and catalogs that
 /// are empty here (no transforms, security labels, user mappings or text
 /// search configuration maps).
-pub const APIARY_TABLES: [&str; 7] = [
+pub const APIARY_TABLES: [&str; 8] = [
     "pg_stat_activity",
+    "pg_indexes",
     "pg_user",
     "pg_settings",
     "pg_transform",
@@ -621,6 +632,22 @@ fn empty_catalog(name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
 }
 
 impl PgCatalogSchema {
+    /// The crate's `pg_class` and `pg_namespace`, which list the frames of
+    /// the connection's hive.
+    async fn frames_and_namespaces(
+        &self,
+    ) -> DfResult<Option<(Arc<dyn TableProvider>, Arc<dyn TableProvider>)>> {
+        Ok(
+            match (
+                self.inner.table("pg_class").await?,
+                self.inner.table("pg_namespace").await?,
+            ) {
+                (Some(pg_class), Some(pg_namespace)) => Some((pg_class, pg_namespace)),
+                _ => None,
+            },
+        )
+    }
+
     /// `pg_type` as PostgreSQL 15 has it: each frame with its row type (a
     /// composite type, `typrelid` the frame) and that type's array type,
     /// as pgJDBC's `getUDTs` and `getTypeInfo` list them, shaped after the
@@ -761,10 +788,18 @@ impl PgCatalogSchema {
                 let nulls = null_array(DataType::Utf8)?;
                 let added = vec![nulls.clone().alias("relacl"), nulls.alias("reloptions")];
                 // Frames belong to the one role (OID 10) that owns everything,
-                // and each has its row type (see `types`).
+                // each has its row type (see `types`), and those with
+                // indexes say so (psql's `\d` then lists them).
+                let indexed: Vec<Expr> = indexes::indexed_frames(&self.catalog)
+                    .into_iter()
+                    .map(lit)
+                    .collect();
                 let owner = |column: &str| match column {
                     "relowner" => Some(lit(ScalarValue::Int32(Some(10))).alias(column)),
                     "reltype" => Some((col("oid") + lit(ROW_TYPE_OID_OFFSET)).alias(column)),
+                    "relhasindex" if !indexed.is_empty() => {
+                        Some(col("relname").in_list(indexed.clone(), false).alias(column))
+                    }
                     _ => None,
                 };
                 let frames = reshaped(name, pg_class, owner, added)?;
@@ -774,7 +809,21 @@ impl PgCatalogSchema {
                         .iter()
                         .any(|(view, _)| *view == relation),
                 })?;
-                with_rows(name, frames, system).map(Some)
+                let with_system = with_rows(name, frames, system)?;
+                let Some((crate_class, pg_namespace)) = self.frames_and_namespaces().await? else {
+                    return Ok(Some(with_system));
+                };
+                indexes::with_index_relations(&self.catalog, with_system, crate_class, pg_namespace)
+                    .await
+                    .map(Some)
+            }
+            Some(pg_index) if name == "pg_index" => {
+                let Some((pg_class, pg_namespace)) = self.frames_and_namespaces().await? else {
+                    return Ok(Some(pg_index));
+                };
+                indexes::pg_index(&self.catalog, pg_index, pg_class, pg_namespace)
+                    .await
+                    .map(Some)
             }
             Some(pg_namespace) if name == "pg_namespace" => {
                 let system = system_namespaces(&pg_namespace.schema())?;
@@ -829,7 +878,7 @@ impl PgCatalogSchema {
 }
 
 /// `table` with `rows` after its own.
-fn with_rows(
+pub(crate) fn with_rows(
     name: &str,
     table: Arc<dyn TableProvider>,
     rows: RecordBatch,

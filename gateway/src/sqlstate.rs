@@ -79,12 +79,14 @@ fn catalog_code(e: &CatalogError) -> &'static str {
             ObjectKind::Box => "42P06",
             ObjectKind::Frame => "42P07",
             ObjectKind::Column => "42701",
+            ObjectKind::Index => "42P07",
         },
         CatalogError::NotFound { kind, .. } => match kind {
             ObjectKind::Hive => "3D000",
             ObjectKind::Box => "3F000",
             ObjectKind::Frame => "42P01",
             ObjectKind::Column => "42703",
+            ObjectKind::Index => "42704",
         },
         CatalogError::InvalidSchema(_) => "42P16",
         CatalogError::SchemaMismatch { detail, .. } if detail.starts_with("value too long") => {
@@ -145,7 +147,9 @@ fn datafusion_code(e: &DataFusionError) -> &'static str {
             let text = other.to_string();
             if text.contains("non-nullable") {
                 "23502"
-            } else if text.contains("Scalar subquery returned more than one row") {
+            } else if text.contains("Scalar subquery returned more than one row")
+                || text.contains("cannot affect row a second time")
+            {
                 "21000"
             } else if text.contains("Cast error") {
                 "22P02"

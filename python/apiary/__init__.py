@@ -180,6 +180,7 @@ class Apiary:
         data: Any,
         drop_extra_columns: bool = False,
         idempotency_key: Optional[str] = None,
+        evolve_schema: bool = False,
     ) -> Dict[str, Any]:
         """Append rows in one atomic commit.
 
@@ -194,10 +195,21 @@ class Apiary:
         to 256 bytes, unique per logical write) to make retries safe across
         calls and processes: a write whose key the frame already holds
         writes nothing and returns ``already_committed=True``.
+
+        With ``evolve_schema=True``, columns of ``data`` the frame does not
+        have are first added to it as nullable columns (as ``ALTER TABLE …
+        ADD COLUMN`` would); rows written before read them as NULL.
         """
         return json.loads(
             self._node.write(
-                hive, box, frame, _arrow_input(data), False, drop_extra_columns, idempotency_key
+                hive,
+                box,
+                frame,
+                _arrow_input(data),
+                False,
+                drop_extra_columns,
+                idempotency_key,
+                evolve_schema,
             )
         )
 
@@ -209,11 +221,19 @@ class Apiary:
         data: Any,
         drop_extra_columns: bool = False,
         idempotency_key: Optional[str] = None,
+        evolve_schema: bool = False,
     ) -> Dict[str, Any]:
         """Replace all rows of a frame in one atomic commit (same inputs as write_to_frame)."""
         return json.loads(
             self._node.write(
-                hive, box, frame, _arrow_input(data), True, drop_extra_columns, idempotency_key
+                hive,
+                box,
+                frame,
+                _arrow_input(data),
+                True,
+                drop_extra_columns,
+                idempotency_key,
+                evolve_schema,
             )
         )
 

@@ -321,6 +321,7 @@ impl NativeNode {
                 "frame": name.frame,
                 "schema": def.columns,
                 "partition_by": def.partition_by,
+                "indexes": def.indexes,
                 "created_at": def.created_at,
                 "version": stats.version,
                 "cells": stats.cells,
@@ -333,7 +334,7 @@ impl NativeNode {
 
     /// Writes `data` (IPC stream/file bytes, or any Arrow-exporting object:
     /// pyarrow Table/RecordBatch/RecordBatchReader, pandas DataFrame).
-    #[pyo3(signature = (hive, boxname, frame, data, overwrite=false, drop_extra_columns=false, idempotency_key=None))]
+    #[pyo3(signature = (hive, boxname, frame, data, overwrite=false, drop_extra_columns=false, idempotency_key=None, evolve_schema=false))]
     #[allow(clippy::too_many_arguments)]
     fn write(
         &self,
@@ -345,6 +346,7 @@ impl NativeNode {
         overwrite: bool,
         drop_extra_columns: bool,
         idempotency_key: Option<String>,
+        evolve_schema: bool,
     ) -> PyResult<String> {
         let r = self.running()?;
         let batches = read_batches(data)?;
@@ -358,7 +360,13 @@ impl NativeNode {
             idempotency_key,
         };
         self.block(py, async move {
-            let (name, def) = r.node.catalog().frame(hive, boxname, frame).await?;
+            let catalog = r.node.catalog();
+            if let (true, Some(first)) = (evolve_schema, batches.first()) {
+                catalog
+                    .add_missing_columns(hive, boxname, frame, &first.schema())
+                    .await?;
+            }
+            let (name, def) = catalog.frame(hive, boxname, frame).await?;
             let result = r.session.write(&name, &def, &batches, mode, opts).await?;
             Ok(serde_json::to_string(&result).unwrap_or_default())
         })
