@@ -29,5 +29,6 @@ ENV APIARY_LISTEN=0.0.0.0:5432 \
     APIARY_STORAGE=/var/lib/apiary/data \
     APIARY_LOG=info
 EXPOSE 5432
+HEALTHCHECK --interval=10s --timeout=6s --start-period=10s --retries=3 CMD ["apiary", "health"]
 STOPSIGNAL SIGTERM
 CMD ["apiary", "serve"]

@@ -1,5 +1,6 @@
 //! The `apiary` command: run SQL against a storage root, show a node's
-//! status, and serve Postgres clients (`apiary serve`).
+//! status, serve Postgres clients (`apiary serve`), and check that a
+//! served node answers (`apiary health`, a container's health check).
 //!
 //! Every subcommand builds one [`NodeConfig`] from its flags and the
 //! environment (`APIARY_STORAGE`, `AWS_*`) and talks to the engine's
@@ -46,6 +47,13 @@ enum Commands {
     Status {
         #[command(flatten)]
         root: RootArgs,
+    },
+    /// Exit 0 if the node serving on this machine answers the Postgres
+    /// protocol, 1 if not: a container's HEALTHCHECK.
+    Health {
+        /// The node's address (`0.0.0.0` and `::` mean this machine).
+        #[arg(long, env = "APIARY_LISTEN", default_value = "0.0.0.0:5432")]
+        listen: String,
     },
     /// Serve the Postgres wire protocol until SIGTERM or Ctrl-C.
     Serve {
@@ -143,6 +151,21 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             node.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
+        Commands::Health { listen } => {
+            let address = listen
+                .replace("0.0.0.0:", "127.0.0.1:")
+                .replace("[::]:", "[::1]:");
+            match answers_postgres(&address).await {
+                Ok(()) => {
+                    println!("ok: {address} answers");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(why) => {
+                    eprintln!("unhealthy: {address}: {why}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Commands::Serve {
             root,
             listen,
@@ -177,6 +200,35 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Whether a Postgres server at `address` answers an SSLRequest (with `S`
+/// or `N`, as any server must) within 5 s, as `pg_isready` checks.
+async fn answers_postgres(address: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Length 8, then the SSLRequest code 80877103.
+        let request: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+        stream
+            .write_all(&request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut reply = [0u8; 1];
+        stream
+            .read_exact(&mut reply)
+            .await
+            .map_err(|e| e.to_string())?;
+        match reply[0] {
+            b'S' | b'N' => Ok(()),
+            other => Err(format!("unexpected reply {other:#04x} to an SSLRequest")),
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), check)
+        .await
+        .map_err(|_| "no answer within 5 s".to_string())?
 }
 
 /// Completes on SIGTERM (container stop) or SIGINT (Ctrl-C). The handlers

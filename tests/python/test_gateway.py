@@ -354,3 +354,20 @@ def test_untyped_null_parameters_keep_their_places(server):
         assert conn.execute("SELECT %s IS NULL, %s::int + 1", (None, 41)).fetchone() == (True, 42)
         assert conn.execute("SELECT %s, %s", (None, "b")).fetchone() == (None, "b")
         assert conn.execute("SELECT coalesce(%s, 'x')", (None,)).fetchone() == ("x",)
+
+
+def test_health_says_whether_the_node_answers(tmp_path):
+    """`apiary health` (the image's HEALTHCHECK) exits 0 while a node serves
+    the Postgres protocol on APIARY_LISTEN, 1 once it stopped."""
+    port = free_port()
+    env = dict(os.environ, APIARY_LISTEN=f"0.0.0.0:{port}")
+    proc = start_server(str(tmp_path / "root"), f"127.0.0.1:{port}")
+    try:
+        ok = subprocess.run([str(APIARY), "health"], env=env, capture_output=True, text=True, timeout=30)
+        assert ok.returncode == 0, ok.stderr
+        assert f"127.0.0.1:{port} answers" in ok.stdout
+    finally:
+        stop_server(proc)
+    down = subprocess.run([str(APIARY), "health"], env=env, capture_output=True, text=True, timeout=30)
+    assert down.returncode == 1
+    assert "unhealthy" in down.stderr
