@@ -19,6 +19,7 @@ from deltalake import DeltaTable
 import apiary
 from test_gateway import free_port, start_server, stop_server
 from test_maintenance import FRAME, content
+from test_differential import postgres  # noqa: F401  (fixture)
 from test_sdk import ap, rows  # noqa: F401  (ap: fixture)
 
 
@@ -408,7 +409,7 @@ def test_optimize_where_compacts_the_selected_partitions(ap, storage, delta_stor
         ap.query(f"OPTIMIZE {FRAME} WHERE country IN ('us')")
 
 
-def test_automatic_maintenance_compacts_frames_of_small_cells(tmp_path, monkeypatch):
+def test_automatic_maintenance_compacts_frames_of_small_cells(storage, monkeypatch):
     monkeypatch.setenv("APIARY_MAINTENANCE_INTERVAL", "1s")
     monkeypatch.setenv("APIARY_MAINTENANCE_SMALL_CELLS", "6")
     from test_sdk import SCHEMA
@@ -423,12 +424,12 @@ def test_automatic_maintenance_compacts_frames_of_small_cells(tmp_path, monkeypa
         return content(ap)
 
     monkeypatch.setenv("APIARY_AUTO_MAINTENANCE", "off")
-    with apiary.Apiary("idle", storage=str(tmp_path / "off")) as ap:
+    with apiary.Apiary("idle", storage=storage + "/off") as ap:
         frame_of_small_cells(ap)
         time.sleep(3)
         assert ap.get_frame("analytics", "events", "clicks")["cells"] == 8
     monkeypatch.setenv("APIARY_AUTO_MAINTENANCE", "on")
-    with apiary.Apiary("tidy", storage=str(tmp_path / "on")) as ap:
+    with apiary.Apiary("tidy", storage=storage + "/on") as ap:
         before = frame_of_small_cells(ap)
         deadline = time.time() + 30
         while ap.get_frame("analytics", "events", "clicks")["cells"] > 1 and time.time() < deadline:
@@ -440,7 +441,7 @@ def test_automatic_maintenance_compacts_frames_of_small_cells(tmp_path, monkeypa
         assert newest["writer"].startswith("auto-maintenance@")
     monkeypatch.setenv("APIARY_AUTO_MAINTENANCE", "sometimes")
     with pytest.raises(apiary.ApiaryError, match="APIARY_AUTO_MAINTENANCE"):
-        apiary.Apiary("bad", storage=str(tmp_path / "bad")).start()
+        apiary.Apiary("bad", storage=storage + "/bad").start()
 
 
 def test_rewrites_at_once_do_not_duplicate_rows(ap, storage):
@@ -478,3 +479,60 @@ def test_rewrites_at_once_do_not_duplicate_rows(ap, storage):
     got = {r["event_id"]: r["duration_ms"] for r in content(ap)}
     assert len(content(ap)) == 24
     assert got == {i: 100 + i + (5 if i % 2 == 0 else 0) for i in range(24)}
+
+
+DIFFERENTIAL = [
+    "CREATE TABLE lifecycle_t (id BIGINT NOT NULL, v TEXT)",
+    "INSERT INTO lifecycle_t VALUES (1, 'a'), (2, 'b')",
+    "MERGE INTO lifecycle_t t USING (VALUES (2, 'B'), (3, 'c')) AS s(id, v) ON t.id = s.id "
+    "WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v)",
+    "MERGE INTO lifecycle_t t USING (VALUES (1)) AS s(id) ON t.id = s.id WHEN MATCHED AND t.v = 'a' THEN DELETE",
+    # A NULL into a NOT NULL column, a value of another type, an unknown
+    # column, two source rows for one target row, a subquery without an alias.
+    "MERGE INTO lifecycle_t t USING (SELECT NULL::bigint AS id) s ON t.id = s.id "
+    "WHEN NOT MATCHED THEN INSERT (id) VALUES (s.id)",
+    "MERGE INTO lifecycle_t t USING (SELECT 'x'::text AS id) s ON t.id::text = s.id "
+    "WHEN NOT MATCHED THEN INSERT (id) VALUES (s.id)",
+    "MERGE INTO lifecycle_t t USING (SELECT 1 AS id) s ON t.id = s.nope WHEN MATCHED THEN DELETE",
+    "MERGE INTO lifecycle_t t USING (SELECT 2 AS id UNION ALL SELECT 2) s ON t.id = s.id "
+    "WHEN MATCHED THEN UPDATE SET v = 'x'",
+    "MERGE INTO lifecycle_t t USING (SELECT 1 AS id) ON true WHEN MATCHED THEN DELETE",
+    "ALTER TABLE lifecycle_t ADD COLUMN n INTEGER",
+    "ALTER TABLE lifecycle_t ADD COLUMN IF NOT EXISTS n BIGINT",
+    "ALTER TABLE lifecycle_t ADD COLUMN n INTEGER",
+    "UPDATE lifecycle_t SET n = id + 1",
+    "CREATE INDEX lifecycle_v ON lifecycle_t (v)",
+    "CREATE INDEX lifecycle_v ON lifecycle_t (n)",
+    "CREATE INDEX IF NOT EXISTS lifecycle_v ON lifecycle_t (n)",
+    "DROP INDEX lifecycle_v",
+    "DROP INDEX lifecycle_v",
+    "DROP INDEX IF EXISTS lifecycle_v",
+    "SELECT id, v, n FROM lifecycle_t ORDER BY id",
+]
+
+
+def test_lifecycle_statements_answer_as_postgresql_does(storage, postgres):
+    """The statements both systems have give the same command tags, the same
+    SQLSTATEs for the same mistakes, and the same rows, on PostgreSQL and
+    over Apiary's wire."""
+    def run(conninfo: str) -> list:
+        outcomes = []
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS lifecycle_t")
+            for sql in DIFFERENTIAL:
+                try:
+                    cur = conn.execute(sql)
+                    rows = cur.fetchall() if cur.description else None
+                    outcomes.append((sql, cur.statusmessage, rows))
+                except psycopg.Error as e:
+                    outcomes.append((sql, e.sqlstate, None))
+        return outcomes
+
+    expected = run(postgres)
+    port = free_port()
+    proc = start_server(storage, f"127.0.0.1:{port}")
+    try:
+        got = run(f"host=127.0.0.1 port={port} user=analyst dbname=default")
+    finally:
+        stop_server(proc)
+    assert got == expected
