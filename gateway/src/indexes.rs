@@ -188,7 +188,8 @@ pub fn pg_indexes(
 /// `table` (the crate's `pg_index` or `pg_class`) with a row per index
 /// after its own: `value` gives a column's expression over
 /// [`indexes_plan`]'s columns, or `None` for its zero value. The rows are
-/// computed here, so queries over the catalog see plain rows (a unioned
+/// computed here (and only when some frame has an index: catalog queries
+/// are frequent), so queries over the catalog see plain rows (a unioned
 /// projection tripped DataFusion's common-subexpression rules on pgJDBC's
 /// `getPrimaryKeys`).
 async fn with_index_rows(
@@ -233,6 +234,9 @@ pub async fn pg_index(
     pg_class: Arc<dyn TableProvider>,
     pg_namespace: Arc<dyn TableProvider>,
 ) -> DfResult<Arc<dyn TableProvider>> {
+    if registry_indexes(catalog).is_empty() {
+        return Ok(pg_index);
+    }
     let indexes = indexes_plan(catalog, pg_class, pg_namespace)?;
     with_index_rows("pg_index", pg_index, indexes, |column| match column {
         "indexrelid" => Some(col("idx_oid")),
@@ -253,6 +257,9 @@ pub async fn with_index_relations(
     frames: Arc<dyn TableProvider>,
     pg_namespace: Arc<dyn TableProvider>,
 ) -> DfResult<Arc<dyn TableProvider>> {
+    if registry_indexes(catalog).is_empty() {
+        return Ok(pg_class);
+    }
     let indexes = indexes_plan(catalog, frames, pg_namespace)?;
     with_index_rows("pg_class", pg_class, indexes, |column| match column {
         "oid" => Some(col("idx_oid")),
