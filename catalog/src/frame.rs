@@ -30,6 +30,7 @@ use serde::Serialize;
 use crate::commit::{self, Outcome, WriteKey};
 use crate::error::{Error, ObjectKind, Result};
 use crate::names;
+use crate::open_tables::OpenTables;
 use crate::registry::{ColumnDef, FrameDef};
 use crate::root::StorageRoot;
 use crate::scan::{live_files, CellScan};
@@ -370,6 +371,8 @@ fn bounded_strings(
 #[derive(Debug, Clone)]
 pub struct Frames {
     root: StorageRoot,
+    /// Newest states of the frames read, shared by every clone.
+    open_tables: Arc<OpenTables>,
 }
 
 impl Frames {
@@ -378,7 +381,10 @@ impl Frames {
     }
 
     pub fn new(root: StorageRoot) -> Self {
-        Frames { root }
+        Frames {
+            root,
+            open_tables: Arc::default(),
+        }
     }
 
     pub(crate) fn builder(&self, name: &FrameName) -> Result<DeltaTableBuilder> {
@@ -446,6 +452,15 @@ impl Frames {
         }
     }
 
+    /// The frame's newest version for reading: the state this node read
+    /// last, when the log shows no commit since.
+    async fn newest(&self, name: &FrameName, def: &FrameDef) -> Result<DeltaTable> {
+        let url = self.root.dir_url(&name.segments());
+        self.open_tables
+            .newest(url.as_str(), async || self.open_or_create(name, def).await)
+            .await
+    }
+
     /// A DataFusion table provider over the frame's newest version, or, when
     /// the open block in `txn` wrote the frame, over what that block sees.
     pub async fn provider(
@@ -457,7 +472,7 @@ impl Frames {
         let staged = txn.staged(name);
         let table = match &staged {
             Some(staged) => staged.table.clone(),
-            None => self.open_or_create(name, def).await?,
+            None => self.newest(name, def).await?,
         };
         let files = live_files(&table)
             .map_err(|e| Error::delta(name.to_string(), e))?

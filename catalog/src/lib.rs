@@ -19,6 +19,7 @@ pub mod frame;
 pub mod maintenance;
 pub mod merge;
 pub mod names;
+mod open_tables;
 pub mod provider;
 pub mod registry;
 mod rewrite_lease;

@@ -536,3 +536,29 @@ def test_lifecycle_statements_answer_as_postgresql_does(storage, postgres):
     finally:
         stop_server(proc)
     assert got == expected
+
+
+def test_a_node_reads_what_others_committed_since_its_last_read(ap, storage):
+    """A node keeps the newest state of each frame it read between queries.
+    Another node's commits, and a frame dropped and created again under the
+    same name up to the same version, show at the next read."""
+    from test_sdk import SCHEMA
+
+    def event_ids(node) -> list[int]:
+        return [r["event_id"] for r in node.query(f"SELECT event_id FROM {FRAME} ORDER BY 1").to_pylist()]
+
+    with apiary.Apiary("other", storage=storage) as other:
+        ap.write_to_frame("analytics", "events", "clicks", rows(3))
+        ap.write_to_frame("analytics", "events", "clicks", rows(1, start=3))
+        assert event_ids(ap) == [0, 1, 2, 3]
+        other.write_to_frame("analytics", "events", "clicks", rows(2, start=10))
+        assert event_ids(ap) == [0, 1, 2, 3, 10, 11]
+        assert event_ids(ap) == [0, 1, 2, 3, 10, 11]
+
+        version = ap.query(f"DESCRIBE HISTORY {FRAME}").to_pylist()[0]["version"]
+        other.drop_frame("analytics", "events", "clicks")
+        other.create_frame("analytics", "events", "clicks", SCHEMA, partition_by=["country"])
+        for i in range(version):
+            other.write_to_frame("analytics", "events", "clicks", rows(1, start=100 + i))
+        assert other.query(f"DESCRIBE HISTORY {FRAME}").to_pylist()[0]["version"] == version
+        assert event_ids(ap) == [100 + i for i in range(version)]
