@@ -222,9 +222,31 @@ impl StartupHandler for Startup {
             client.metadata_mut().insert(METADATA_HIVE.into(), hive);
         }
         match &self.scram {
-            Some(scram) => scram.on_startup(client, message).await,
+            Some(scram) => scram
+                .on_startup(client, message)
+                .await
+                .map_err(|e| postgres_auth_error(client, e)),
             None => self.trust(client, message).await,
         }
+    }
+}
+
+/// PostgreSQL's wording for a wrong password, naming the startup's user:
+/// pgwire names the user of the SCRAM message, which libpq leaves empty.
+fn postgres_auth_error<C: ClientInfo>(client: &C, error: PgWireError) -> PgWireError {
+    match error {
+        PgWireError::InvalidPassword(_) => {
+            let user = client
+                .metadata()
+                .get(METADATA_USER)
+                .cloned()
+                .unwrap_or_default();
+            fatal(
+                "28P01",
+                format!("password authentication failed for user \"{user}\""),
+            )
+        }
+        other => other,
     }
 }
 
