@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite: Rust and Python, each against a local directory and
-# against a real S3 server (SeaweedFS) that this script starts and stops.
+# against a real S3 server (SeaweedFS) that this script starts and stops;
+# then the container suite (tests/containers), which builds apiary:latest
+# around this build's binary and runs the tutorial's compose file.
 # Expects the tools .ci/run installs: cargo, and a venv ($APIARY_VENV) with
 # tests/requirements.txt.
 set -euo pipefail
@@ -36,3 +38,7 @@ echo "$PWD/python" > "$site/apiary-dev.pth"
 
 echo "== Python tests"
 python -m pytest tests/python -q -p no:cacheprovider
+
+# Last, because it publishes the tutorial's ports (9000, 5432-5435) on the host.
+echo "== container suite: the tutorial's docker-compose.yml under podman"
+bash tests/containers/run.sh
