@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -48,8 +50,13 @@ DEAD_AFTER_S = 10
 JOIN_S = 20
 
 
+# podman's container monitor writes an `oom` file into its working directory
+# when the kernel kills a container: keep that out of the checkout.
+SCRATCH = tempfile.mkdtemp(prefix="apiary-containers-")
+
+
 def sh(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=SCRATCH)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -93,6 +100,7 @@ def stack():
     sh(str(HERE / "up.sh"), timeout=600)
     yield
     sh(str(HERE / "down.sh"))
+    shutil.rmtree(SCRATCH, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
