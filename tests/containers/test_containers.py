@@ -159,6 +159,17 @@ def test_explain_analyze_shows_the_containers_scanning(client):
     assert tasks.cells.sum() >= 8
 
 
+def test_nodes_run_as_a_user_with_a_health_check(stack):
+    """The image runs `apiary serve` as the non-root user `apiary`, and its
+    HEALTHCHECK is the binary's own `apiary health`."""
+    image = json.loads(sh("podman", "image", "inspect", "localhost/apiary:latest").stdout)[0]
+    assert image["Config"]["User"] == "apiary"
+    assert image["Healthcheck"]["Test"] == ["CMD", "apiary", "health"]
+    node = node_containers()[0]
+    assert sh("podman", "exec", node, "id", "-un").stdout.strip() == "apiary"
+    assert sh("podman", "healthcheck", "run", node, check=False).returncode == 0
+
+
 def expected_answers(ap: Apiary) -> list:
     """The answers of the undisturbed swarm (the tutorial's test checked
     them against pandas)."""
