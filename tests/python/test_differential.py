@@ -657,3 +657,44 @@ def test_apiary_answers_like_postgres(storage, postgres, tmp_path):
     print(f"report: {report}")
     if unexpected or stale:
         pytest.fail(summary + f"\nfull report: {report}", pytrace=False)
+
+
+def test_a_wrong_password_is_refused_as_postgresql_refuses_it(postgres, tmp_path):
+    """The same role and password on a real PostgreSQL (SCRAM for that role)
+    and on a node: a wrong password fails the connection with the same
+    words, and the right one connects."""
+    import psycopg
+
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS ana")
+        conn.execute("CREATE ROLE ana LOGIN PASSWORD 's3cret pass'")
+        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+        hba.write_text("host all ana 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        conn.execute("SELECT pg_reload_conf()")
+    reference = re.sub(r"user=\S+", "user=ana", postgres)
+
+    def refusal(conninfo: str) -> str:
+        with pytest.raises(psycopg.OperationalError) as refused:
+            psycopg.connect(f"{conninfo} password=nope", connect_timeout=10)
+        return str(refused.value).split("FATAL:", 1)[1].strip()
+
+    deadline = time.time() + 10
+    while True:  # the reload takes effect asynchronously
+        try:
+            expected = refusal(reference)
+            break
+        except BaseException:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+    port = free_port()
+    proc = start_server(str(tmp_path / "root"), f"127.0.0.1:{port}", APIARY_USER="ana",
+                        APIARY_PASSWORD="s3cret pass")
+    try:
+        node = f"host=127.0.0.1 port={port} user=ana dbname=default"
+        assert refusal(node) == expected == 'password authentication failed for user "ana"'
+        for conninfo in (reference, node):
+            with psycopg.connect(f"{conninfo} password='s3cret pass'") as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        stop_server(proc)
