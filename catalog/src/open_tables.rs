@@ -81,8 +81,16 @@ impl OpenTables {
         Ok(table)
     }
 
+    /// The map, also after a panic elsewhere while it was held: every
+    /// entry in it is a complete state.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn kept(&self, url: &str) -> Option<(DeltaTable, EntryId)> {
-        let entries = self.entries.lock().expect("open tables lock");
+        let entries = self.lock();
         let entry = entries.get(url)?;
         Some((entry.table.clone(), entry.entry.clone()))
     }
@@ -99,7 +107,7 @@ impl OpenTables {
         let last_read = self
             .reads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut entries = self.entries.lock().expect("open tables lock");
+        let mut entries = self.lock();
         if entries.len() >= MAX_TABLES && !entries.contains_key(url) {
             if let Some(oldest) = entries
                 .iter()

@@ -13,6 +13,7 @@ use arrow::array::{ArrayRef, Int16Array, Int32Array, RecordBatch, StringArray};
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::TableProvider;
+use datafusion::common::exec_err;
 use datafusion::datasource::{provider_as_source, MemTable, ViewTable};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{
@@ -327,10 +328,9 @@ impl ScalarUDFImpl for IndexDefinition {
             .collect();
         let oids = args.args[0].to_array(args.number_rows)?;
         let oids = arrow::compute::cast(&oids, &DataType::Int64)?;
-        let oids = oids
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .expect("cast to Int64");
+        let Some(oids) = oids.as_any().downcast_ref::<arrow::array::Int64Array>() else {
+            return exec_err!("pg_get_indexdef takes an index oid");
+        };
         let definitions: StringArray = oids
             .iter()
             .map(|oid| oid.and_then(|oid| definitions.get(&oid).cloned()))
