@@ -26,6 +26,7 @@ use futures::StreamExt;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use serde::Serialize;
+use url::Url;
 
 use crate::commit::{self, Outcome, WriteKey};
 use crate::error::{Error, ObjectKind, Result};
@@ -44,27 +45,49 @@ const TARGET_CELL_BYTES: u64 = 128 * 1024 * 1024;
 /// Commits between Delta checkpoints of a frame.
 const CHECKPOINT_INTERVAL: &str = "10";
 
-/// A validated `hive.box.frame` name.
+/// A validated `hive.box.frame` name, with the directory of the frame's
+/// Delta table under the root.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FrameName {
     pub hive: String,
     pub boxname: String,
     pub frame: String,
+    /// `{hive}/{box}/{frame}` unless the registry says otherwise (a renamed
+    /// frame keeps its directory): see [`FrameName::located`].
+    dir: String,
 }
 
 impl FrameName {
-    /// Validates and folds the three parts.
+    /// Validates and folds the three parts. The directory is the one a new
+    /// frame of this name gets; storage is only reached through a name
+    /// [`located`](Self::located) by its registry entry.
     pub fn new(hive: &str, boxname: &str, frame: &str) -> Result<Self> {
+        let hive = names::validate(ObjectKind::Hive, hive)?;
+        let boxname = names::validate(ObjectKind::Box, boxname)?;
+        let frame = names::validate(ObjectKind::Frame, frame)?;
         Ok(FrameName {
-            hive: names::validate(ObjectKind::Hive, hive)?,
-            boxname: names::validate(ObjectKind::Box, boxname)?,
-            frame: names::validate(ObjectKind::Frame, frame)?,
+            dir: default_dir(&hive, &boxname, &frame),
+            hive,
+            boxname,
+            frame,
         })
     }
 
-    pub(crate) fn segments(&self) -> [&str; 3] {
-        [&self.hive, &self.boxname, &self.frame]
+    /// The name with the directory its registry entry records.
+    pub fn located(mut self, def: &FrameDef) -> Self {
+        self.dir = def.dir(&self.hive, &self.boxname, &self.frame);
+        self
     }
+
+    /// The frame's directory relative to the root, `/`-separated.
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+}
+
+/// Where a frame created under this name keeps its Delta table.
+pub(crate) fn default_dir(hive: &str, boxname: &str, frame: &str) -> String {
+    format!("{hive}/{boxname}/{frame}")
 }
 
 impl std::fmt::Display for FrameName {
@@ -169,6 +192,7 @@ pub fn define(columns: &[(String, String)], partition_by: &[String]) -> Result<F
         partition_by: partitions,
         created_at: chrono::Utc::now().to_rfc3339(),
         indexes: Vec::new(),
+        location: None,
     })
 }
 
@@ -387,9 +411,13 @@ impl Frames {
         }
     }
 
+    /// The URL of the frame's Delta table, which other Delta readers open.
+    pub fn url(&self, name: &FrameName) -> Url {
+        self.root.dir_url(&name.dir.split('/').collect::<Vec<_>>())
+    }
+
     pub(crate) fn builder(&self, name: &FrameName) -> Result<DeltaTableBuilder> {
-        let url = self.root.dir_url(&name.segments());
-        Ok(DeltaTableBuilder::from_url(url)
+        Ok(DeltaTableBuilder::from_url(self.url(name))
             .map_err(|e| Error::delta(name.to_string(), e))?
             .with_storage_options(self.root.delta_options().clone()))
     }
@@ -452,10 +480,20 @@ impl Frames {
         }
     }
 
+    /// The frame's newest version, from the state this node keeps when the
+    /// log shows no commit since; unlike [`Frames::newest`], a frame with no
+    /// Delta table yet is an error.
+    pub(crate) async fn kept_or_open(&self, name: &FrameName) -> Result<DeltaTable> {
+        let url = self.url(name);
+        self.open_tables
+            .newest(url.as_str(), async || self.open(name).await)
+            .await
+    }
+
     /// The frame's newest version for reading: the state this node read
     /// last, when the log shows no commit since.
     async fn newest(&self, name: &FrameName, def: &FrameDef) -> Result<DeltaTable> {
-        let url = self.root.dir_url(&name.segments());
+        let url = self.url(name);
         self.open_tables
             .newest(url.as_str(), async || self.open_or_create(name, def).await)
             .await
@@ -508,7 +546,7 @@ impl Frames {
         def: &FrameDef,
         files: &[Add],
     ) -> Result<CellScan> {
-        let url = self.root.dir_url(&name.segments());
+        let url = self.url(name);
         CellScan::from_files(
             files,
             &url,
@@ -617,10 +655,19 @@ impl Frames {
                 continue;
             }
             rows += batch.num_rows() as u64;
-            writer
-                .write(batch)
-                .await
-                .map_err(|e| Error::delta(frame(), e))?;
+            writer.write(batch).await.map_err(|e| match e {
+                // The batches fit the registry's declaration, so the Delta
+                // schema changed since: an `ALTER TABLE` between its Delta
+                // commit and its registry commit.
+                DeltaTableError::SchemaMismatch { .. } => Error::Conflict {
+                    frame: frame(),
+                    detail: format!(
+                        "{e}; the frame's columns changed while this statement ran (an ALTER \
+                         TABLE), so it committed nothing; run it again"
+                    ),
+                },
+                e => Error::delta(frame(), e),
+            })?;
         }
         let adds = writer.flush().await.map_err(|e| Error::delta(frame(), e))?;
         Ok((adds, rows))
@@ -781,7 +828,7 @@ impl Frames {
 
     /// Removes a frame's files (after it was dropped from the registry).
     pub async fn delete(&self, name: &FrameName) -> Result<()> {
-        let dir = self.root.key(&name.segments().join("/"));
+        let dir = self.root.key(name.dir());
         self.root.delete_dir(&dir).await
     }
 }

@@ -4,8 +4,8 @@
 //! directory or an object-store bucket). It keeps the [`registry`] of hives
 //! (databases), boxes (schemas) and frames (tables) under `_apiary/registry/`,
 //! and each frame's data as a Delta Lake table under `{hive}/{box}/{frame}/`
-//! ([`frame`]). Names are checked by [`names`] before they reach storage.
-//! [`provider::HiveList`] exposes it all to DataFusion, which the engine
+//! (a renamed frame keeps the directory it had; [`frame`]). Names are
+//! checked by [`names`] before they reach storage. [`provider::HiveList`] exposes it all to DataFusion, which the engine
 //! crate uses to run SQL.
 //!
 //! Flow of a write: `Catalog::write` → registry lookup → [`frame::conform`]
@@ -110,26 +110,31 @@ impl Catalog {
     ) -> Result<FrameDef> {
         let name = FrameName::new(hive, boxname, frame)?;
         let def = frame::define(columns, partition_by)?;
-        self.registry
+        let snapshot = self
+            .registry
             .apply(Change::CreateFrame(
                 name.hive.clone(),
                 name.boxname.clone(),
                 name.frame.clone(),
-                def.clone(),
+                def,
             ))
             .await?;
-        self.frames.create(&name, &def).await?;
+        let def = snapshot
+            .frame(&name.hive, &name.boxname, &name.frame)?
+            .clone();
+        self.frames.create(&name.located(&def), &def).await?;
         Ok(def)
     }
 
     /// Removes a frame from the registry, then deletes its files.
     pub async fn drop_frame(&self, hive: &str, boxname: &str, frame: &str) -> Result<()> {
-        let name = FrameName::new(hive, boxname, frame)?;
+        let (name, _) = self.frame(hive, boxname, frame).await?;
         self.registry
             .apply(Change::DropFrame(
                 name.hive.clone(),
                 name.boxname.clone(),
                 name.frame.clone(),
+                name.dir().to_string(),
             ))
             .await?;
         self.frames.delete(&name).await
@@ -167,7 +172,30 @@ impl Catalog {
         let name = FrameName::new(hive, boxname, frame)?;
         let snap = self.refresh().await?;
         let def = snap.frame(&name.hive, &name.boxname, &name.frame)?.clone();
-        Ok((name, def))
+        Ok((name.located(&def), def))
+    }
+
+    /// `ALTER TABLE … RENAME TO`: the frame takes the new name in the same
+    /// box and keeps its directory, history and indexes. Statements that
+    /// resolved the old name before still write to the same Delta table.
+    pub async fn rename_frame(
+        &self,
+        hive: &str,
+        boxname: &str,
+        frame: &str,
+        new_name: &str,
+    ) -> Result<()> {
+        let name = FrameName::new(hive, boxname, frame)?;
+        let new_name = names::validate(ObjectKind::Frame, new_name)?;
+        self.registry
+            .apply(Change::RenameFrame(
+                name.hive,
+                name.boxname,
+                name.frame,
+                new_name,
+            ))
+            .await?;
+        Ok(())
     }
 
     /// Validates `batches` against the frame and commits them in one transaction.

@@ -209,7 +209,7 @@ impl Frames {
             .map_err(|e| Error::delta(name.to_string(), e))?;
         // delta-rs names a file relative to the table in a dry run and by
         // its full path otherwise: name both relative to the frame.
-        let dir = format!("{}/", name.segments().join("/"));
+        let dir = format!("{}/", name.dir());
         let mut files: Vec<String> = metrics
             .files_deleted
             .into_iter()
@@ -233,9 +233,12 @@ impl Frames {
         })
     }
 
-    /// How many of the frame's current cells are smaller than `bytes`.
+    /// How many of the frame's current cells are smaller than `bytes`. Read
+    /// from the state this node keeps (open_tables.rs): the maintainer asks
+    /// every interval, and reopening a long log each time costs more than
+    /// the queries it shares the node with.
     pub async fn small_cells(&self, name: &FrameName, bytes: u64) -> Result<usize> {
-        let table = self.open(name).await?;
+        let table = self.kept_or_open(name).await?;
         let snapshot = table
             .snapshot()
             .map_err(|e| Error::delta(name.to_string(), e))?;

@@ -189,10 +189,12 @@ fn add_clause(
                 set.iter()
                     .fold(b, |b, (col, value)| b.update(column(col), value.as_str()))
             }),
-        (MergeWhen::Matched, MergeAction::Delete) => op.when_matched_delete(|b| match condition {
-            Some(c) => b.predicate(c),
-            None => b,
-        }),
+        // PostgreSQL refuses a frame row that several source rows match,
+        // for DELETE too (21000). delta-rs exempts an unconditional DELETE,
+        // as Delta does, and checks one with a condition: give it `true`.
+        (MergeWhen::Matched, MergeAction::Delete) => {
+            op.when_matched_delete(|b| b.predicate(condition.unwrap_or_else(|| "true".into())))
+        }
         (MergeWhen::NotMatchedBySource, MergeAction::Delete) => op
             .when_not_matched_by_source_delete(|b| match condition {
                 Some(c) => b.predicate(c),

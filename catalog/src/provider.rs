@@ -12,7 +12,7 @@ use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, 
 use datafusion::error::{DataFusionError, Result as DfResult};
 
 use crate::time_travel::split_as_of;
-use crate::{Catalog, Transaction};
+use crate::{Catalog, FrameDef, Transaction};
 
 /// Schemas every hive shows besides its boxes, e.g. the gateway's
 /// `pg_catalog` and `information_schema`: (name, what makes it).
@@ -147,7 +147,7 @@ impl SchemaProvider for BoxSchema {
         let provider = self
             .catalog
             .frames()
-            .provider(&self.frame_name(name), def, &self.txn)
+            .provider(&self.frame_name(name, def)?, def, &self.txn)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(Some(provider))
@@ -161,12 +161,10 @@ impl SchemaProvider for BoxSchema {
 }
 
 impl BoxSchema {
-    fn frame_name(&self, frame: &str) -> crate::FrameName {
-        crate::FrameName {
-            hive: self.hive.clone(),
-            boxname: self.boxname.clone(),
-            frame: frame.to_string(),
-        }
+    fn frame_name(&self, frame: &str, def: &FrameDef) -> DfResult<crate::FrameName> {
+        crate::FrameName::new(&self.hive, &self.boxname, frame)
+            .map(|name| name.located(def))
+            .map_err(|e| DataFusionError::External(Box::new(e)))
     }
 
     /// `frame@v3` or `frame@yyyyMMddHHmmssSSS`: the frame as of then
@@ -182,7 +180,7 @@ impl BoxSchema {
         let provider = self
             .catalog
             .frames()
-            .provider_as_of(&self.frame_name(frame), def, as_of)
+            .provider_as_of(&self.frame_name(frame, def)?, def, as_of)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(Some(provider))

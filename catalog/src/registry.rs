@@ -18,6 +18,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ObjectKind, Result};
+use crate::frame::default_dir;
 use crate::root::{Created, StorageRoot};
 
 const REGISTRY_DIR: &str = "_apiary/registry";
@@ -50,6 +51,11 @@ pub struct FrameDef {
     /// in, so that cell statistics prune scans filtered on them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indexes: Vec<IndexDef>,
+    /// The directory of the frame's Delta table relative to the root, when
+    /// it is not `{hive}/{box}/{frame}`: a renamed frame keeps its
+    /// directory, so a rename moves no file and loses no concurrent write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 /// One `CREATE INDEX name ON frame (columns)`.
@@ -60,6 +66,15 @@ pub struct IndexDef {
 }
 
 impl FrameDef {
+    /// The directory of the frame's Delta table, relative to the root, for
+    /// the frame registered as `hive.boxname.frame`.
+    pub fn dir(&self, hive: &str, boxname: &str, frame: &str) -> String {
+        match &self.location {
+            Some(location) => location.clone(),
+            None => default_dir(hive, boxname, frame),
+        }
+    }
+
     /// The columns `OPTIMIZE` orders cells by: every index's columns, in
     /// the order the indexes were created, each once.
     pub fn clustering_key(&self) -> Vec<String> {
@@ -179,13 +194,21 @@ pub enum Change {
     CreateHive(String),
     CreateBox(String, String),
     CreateFrame(String, String, String, FrameDef),
-    DropFrame(String, String, String),
+    /// Hive, box, frame, and the directory the dropper will delete: the
+    /// drop fails if the name has come to mean another frame since.
+    DropFrame(String, String, String, String),
     /// Appends nullable columns to a frame (`ALTER TABLE … ADD COLUMN`).
     AddColumns(String, String, String, Vec<ColumnDef>),
     /// Records an index (a clustering key) on a frame.
     CreateIndex(String, String, String, IndexDef),
     /// Removes the index of that name from whichever frame of the box has it.
     DropIndex(String, String, String),
+    /// `ALTER TABLE … ALTER COLUMN … TYPE`: hive, box, frame, column and
+    /// the column's new declared type (a widening, checked by the caller).
+    SetColumnType(String, String, String, String, String),
+    /// `ALTER TABLE … RENAME TO`: hive, box, old name, new name. The frame
+    /// keeps its directory.
+    RenameFrame(String, String, String, String),
 }
 
 impl Change {
@@ -208,14 +231,45 @@ impl Change {
                 hive.boxes.insert(b.clone(), BoxDef::default());
             }
             Change::CreateFrame(h, b, f, def) => {
+                let version = snap.version;
                 let boxdef = snap.box_mut(h, b)?;
                 if boxdef.frames.contains_key(f) {
                     return exists(ObjectKind::Frame, format!("{h}.{b}.{f}"));
                 }
-                boxdef.frames.insert(f.clone(), def.clone());
+                let mut def = def.clone();
+                // A frame renamed away from this name still lives in its
+                // directory: the new frame gets one no name can map to
+                // (`-` is not allowed in names), unique by registry version.
+                let dir = default_dir(h, b, f);
+                if boxdef
+                    .frames
+                    .values()
+                    .any(|other| other.location.as_deref() == Some(dir.as_str()))
+                {
+                    def.location = Some(format!("{dir}-v{}", version + 1));
+                }
+                boxdef.frames.insert(f.clone(), def);
             }
-            Change::DropFrame(h, b, f) => {
-                snap.frame(h, b, f)?;
+            Change::RenameFrame(h, b, from, to) => {
+                let mut def = snap.frame(h, b, from)?.clone();
+                let boxdef = snap.box_mut(h, b)?;
+                if boxdef.frames.contains_key(to) {
+                    return exists(ObjectKind::Frame, format!("{h}.{b}.{to}"));
+                }
+                let dir = def.dir(h, b, from);
+                def.location = (dir != default_dir(h, b, to)).then_some(dir);
+                boxdef.frames.remove(from);
+                boxdef.frames.insert(to.clone(), def);
+            }
+            Change::DropFrame(h, b, f, dir) => {
+                if snap.frame(h, b, f)?.dir(h, b, f) != *dir {
+                    return Err(Error::Conflict {
+                        frame: format!("{h}.{b}.{f}"),
+                        detail: "another statement renamed or replaced the frame while it was \
+                                 being dropped; try again"
+                            .into(),
+                    });
+                }
                 snap.box_mut(h, b)?.frames.remove(f);
             }
             Change::AddColumns(h, b, f, columns) => {
@@ -226,6 +280,17 @@ impl Change {
                     }
                 }
                 def.columns.extend(columns.iter().cloned());
+            }
+            Change::SetColumnType(h, b, f, column, type_name) => {
+                let def = snap.frame_mut(h, b, f)?;
+                let Some(declared) = def.columns.iter_mut().find(|c| &c.name == column) else {
+                    return Err(Error::NotFound {
+                        kind: ObjectKind::Column,
+                        name: format!("{h}.{b}.{f}.{column}"),
+                        hint: String::new(),
+                    });
+                };
+                declared.type_name = type_name.clone();
             }
             Change::CreateIndex(h, b, f, index) => {
                 if let Some(frame) = snap.box_mut(h, b)?.index_owner(&index.name) {
@@ -415,6 +480,7 @@ mod tests {
             partition_by: vec![],
             created_at: String::new(),
             indexes: vec![],
+            location: None,
         };
         for frame in ["f", "g"] {
             let create = Change::CreateFrame(

@@ -7,7 +7,8 @@
 //! delta-rs 1.1 does not always see that conflict: it ignores removals
 //! marked `dataChange: false`, which compactions write, when checking two
 //! commits that remove the same cell. So each rewrite holds the frame's
-//! lease, `_apiary/rewrites/{hive}.{box}.{frame}.json`, created with a
+//! lease, `_apiary/rewrites/{hive}.{box}.{frame}.json` (named after the
+//! frame's directory, which a renamed frame keeps), created with a
 //! conditional put, from before it reads the frame until after it commits.
 //! Appends take no lease and never wait.
 //!
@@ -62,9 +63,11 @@ impl Frames {
     /// Waits for the frame's rewrite lease and takes it.
     pub(crate) async fn lease(&self, name: &FrameName) -> Result<Lease> {
         let root = self.root().clone();
+        // Keyed by the directory: a rewrite under a frame's old name and
+        // one under its new name take turns.
         let key = root.key(&format!(
-            "{LEASE_DIR}/{}.{}.{}.json",
-            name.hive, name.boxname, name.frame
+            "{LEASE_DIR}/{}.json",
+            name.dir().replace('/', ".")
         ));
         let token = uuid::Uuid::new_v4().to_string();
         let deadline = Instant::now() + WAIT;

@@ -193,6 +193,55 @@ fn parse_decimal(lowered: &str, declared: &str) -> Result<ColumnType> {
     })
 }
 
+/// Whether a column declared `from` may be declared `to` with every value it
+/// holds kept exactly: the widenings Delta's type-widening feature allows
+/// (a wider integer, `float32`→`float64`, integers to `float64` or to a
+/// decimal with room for every digit, a decimal with more digits on either
+/// side, `date32`→`timestamp_ntz`), unsigned integers to any type that
+/// holds them, and longer or unbounded `varchar`s.
+pub fn is_widening(from: &ColumnType, to: &ColumnType) -> bool {
+    use DataType::*;
+    let unsigned = |t: &ColumnType| t.name.starts_with("uint");
+    if from.name == to.name {
+        return true;
+    }
+    if from.arrow == Utf8 || to.arrow == Utf8 {
+        // `char(n)` pads to n, so a change of n changes values.
+        return from.arrow == to.arrow
+            && !from.name.starts_with("char")
+            && !to.name.starts_with("char")
+            && match (from.max_chars(), to.max_chars()) {
+                (_, None) => true,
+                (Some((from_limit, _)), Some((to_limit, _))) => to_limit >= from_limit,
+                (None, Some(_)) => false,
+            };
+    }
+    // A signed column may hold negative values, which no unsigned type does.
+    if unsigned(to) && !unsigned(from) {
+        return false;
+    }
+    if from.arrow == to.arrow {
+        return true;
+    }
+    let digits = |t: &DataType| match t {
+        Int8 => Some(3),
+        Int16 => Some(5),
+        Int32 => Some(10),
+        Int64 => Some(20),
+        _ => None,
+    };
+    match (&from.arrow, &to.arrow) {
+        (Int8, Int16 | Int32 | Int64) | (Int16, Int32 | Int64) | (Int32, Int64) => true,
+        (Int8 | Int16 | Int32, Float64) | (Float32, Float64) => true,
+        (Decimal128(p1, s1), Decimal128(p2, s2)) => {
+            s2 >= s1 && i16::from(*p2) - i16::from(*s2) >= i16::from(*p1) - i16::from(*s1)
+        }
+        (int, Decimal128(p, s)) => digits(int).is_some_and(|d| i16::from(*p) - i16::from(*s) >= d),
+        (Date32, Timestamp(TimeUnit::Microsecond, None)) => true,
+        _ => false,
+    }
+}
+
 /// Whether a value of type `from` may be written into a column of type `to`
 /// without losing information (widening casts, string/binary encodings,
 /// dictionary-encoded values, timestamps of any unit or zone).
@@ -229,6 +278,50 @@ pub fn is_safe_cast(from: &DataType, to: &DataType) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn widening_keeps_every_value() {
+        let widens = |from: &str, to: &str| {
+            is_widening(
+                &ColumnType::parse(from).unwrap(),
+                &ColumnType::parse(to).unwrap(),
+            )
+        };
+        for (from, to) in [
+            ("int32", "int64"),
+            ("int8", "int32"),
+            ("int16", "float64"),
+            ("float32", "float64"),
+            ("int32", "decimal(12,2)"),
+            ("decimal(10,2)", "decimal(12,3)"),
+            ("uint8", "int16"),
+            ("uint32", "int64"),
+            ("uint64", "decimal(25,0)"),
+            ("date32", "timestamp_ntz"),
+            ("varchar(10)", "varchar(20)"),
+            ("varchar(10)", "text"),
+            ("int64", "int64"),
+        ] {
+            assert!(widens(from, to), "{from} -> {to}");
+        }
+        for (from, to) in [
+            ("int64", "int32"),
+            ("int64", "float64"),
+            ("float64", "float32"),
+            ("int32", "decimal(10,2)"),
+            ("decimal(10,2)", "decimal(10,3)"),
+            ("int16", "uint16"),
+            ("uint64", "int64"),
+            ("text", "int64"),
+            ("int64", "text"),
+            ("varchar(20)", "varchar(10)"),
+            ("text", "varchar(10)"),
+            ("char(5)", "char(10)"),
+            ("timestamp", "timestamp_ntz"),
+        ] {
+            assert!(!widens(from, to), "{from} -> {to}");
+        }
+    }
 
     #[test]
     fn sql_string_and_timestamp_types_parse() {

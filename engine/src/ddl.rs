@@ -9,12 +9,13 @@
 //! Postgres names (`bigint`, `text`, `numeric(p,s)`, `timestamp`, …) as well
 //! as Apiary's own (`int64`, `utf8`, …).
 
-use apiary_catalog::types::ColumnType;
-use apiary_catalog::{Error as CatalogError, WriteMode, WriteOptions};
+use apiary_catalog::types::{is_widening, ColumnType};
+use apiary_catalog::{names, Error as CatalogError, ObjectKind, WriteMode, WriteOptions};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    AlterTable, AlterTableOperation, ColumnOption, CreateIndex, CreateTable, DataType as SqlType,
-    Expr, HiveDistributionStyle, ObjectName, ObjectNamePart, ObjectType, SchemaName, Statement,
+    AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, CreateIndex, CreateTable,
+    DataType as SqlType, Expr, HiveDistributionStyle, ObjectName, ObjectNamePart, ObjectType,
+    RenameTableNameKind, SchemaName, Statement,
 };
 
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -296,7 +297,16 @@ async fn alter_table(session: &Session, alter: &AlterTable) -> Result<Outcome> {
         Err(CatalogError::NotFound { .. }) if alter.if_exists => return Ok(done("ALTER TABLE")),
         other => other?,
     };
+    if let [AlterTableOperation::RenameTable { table_name }] = alter.operations.as_slice() {
+        let new_name = rename_target(table_name, &hive, &boxname)?;
+        session
+            .catalog()
+            .rename_frame(&hive, &boxname, &frame, &new_name)
+            .await?;
+        return Ok(done("ALTER TABLE"));
+    }
     let mut added = Vec::new();
+    let mut retyped = Vec::new();
     for operation in &alter.operations {
         match operation {
             AlterTableOperation::AddColumn {
@@ -339,20 +349,58 @@ async fn alter_table(session: &Session, alter: &AlterTable) -> Result<Outcome> {
                         .into(),
                 });
             }
+            AlterTableOperation::AlterColumn {
+                column_name,
+                op:
+                    AlterColumnOperation::SetDataType {
+                        data_type,
+                        using: None,
+                        ..
+                    },
+            } => retyped.push((
+                names::validate(ObjectKind::Column, &column_name.value)?,
+                sql_type(data_type)?,
+            )),
             AlterTableOperation::AlterColumn { .. } => {
                 return Err(EngineError::Unsupported {
                     statement: format!("ALTER TABLE … {operation}"),
-                    hint: "changing a column's type needs Delta's type-widening table feature, \
-                           which the Delta library Apiary writes with does not support; create \
-                           a new frame with CREATE TABLE … AS SELECT CAST(column AS type)"
+                    hint: "ALTER COLUMN supports TYPE with a wider type (no USING); a column \
+                           added to a frame is nullable and has no default"
                         .into(),
                 });
+            }
+            AlterTableOperation::RenameTable { .. } => {
+                return Err(EngineError::Unsupported {
+                    statement: format!("ALTER TABLE … {operation}, …"),
+                    hint: "RENAME TO cannot be combined with other changes; run it on its own"
+                        .into(),
+                })
             }
             other => {
                 return Err(EngineError::Unsupported {
                     statement: format!("ALTER TABLE … {other}"),
-                    hint: "ALTER TABLE supports ADD COLUMN (nullable)".into(),
+                    hint: "ALTER TABLE supports ADD COLUMN (nullable), ALTER COLUMN … TYPE \
+                           (widening) and RENAME TO"
+                        .into(),
                 })
+            }
+        }
+    }
+    for (column, declared) in &retyped {
+        let current = def.columns.iter().find(|c| &c.name == column);
+        if let (Some(current), Ok(to)) = (current, ColumnType::parse(declared)) {
+            let from = ColumnType::parse(&current.type_name)?;
+            if !is_widening(&from, &to) {
+                return Err(EngineError::Unsupported {
+                    statement: format!("ALTER COLUMN {column} TYPE {declared}"),
+                    hint: format!(
+                        "{column} is {}; a column's type can only widen so that every value \
+                         stays as it is (a wider integer or decimal, float32 to float64, a \
+                         longer varchar); create a new frame with CREATE TABLE … AS SELECT \
+                         CAST({column} AS {declared})",
+                        from.name
+                    ),
+                });
             }
         }
     }
@@ -362,7 +410,31 @@ async fn alter_table(session: &Session, alter: &AlterTable) -> Result<Outcome> {
             .add_columns(&hive, &boxname, &frame, &added)
             .await?;
     }
+    for (column, declared) in &retyped {
+        session
+            .catalog()
+            .change_column_type(&hive, &boxname, &frame, column, declared)
+            .await?;
+    }
     Ok(done("ALTER TABLE"))
+}
+
+/// The new name in `RENAME TO name`: a frame stays in its hive and box,
+/// as a PostgreSQL table stays in its schema.
+fn rename_target(target: &RenameTableNameKind, hive: &str, boxname: &str) -> Result<String> {
+    let (RenameTableNameKind::To(name) | RenameTableNameKind::As(name)) = target;
+    match parts(name)?.as_slice() {
+        [frame] => Ok(frame.clone()),
+        [b, frame] if b == boxname => Ok(frame.clone()),
+        [h, b, frame] if h == hive && b == boxname => Ok(frame.clone()),
+        _ => Err(EngineError::Unsupported {
+            statement: format!("ALTER TABLE … RENAME TO {name}"),
+            hint: format!(
+                "a frame is renamed within its box ({hive}.{boxname}); give the new name \
+                 without a box, and copy the frame with CREATE TABLE … AS SELECT to move it"
+            ),
+        }),
+    }
 }
 
 fn done(command: &str) -> Outcome {

@@ -170,6 +170,7 @@ impl Context {
                     let Ok(name) = FrameName::new(hive, boxname, frame) else {
                         continue;
                     };
+                    let name = name.located(def);
                     self.compact(&name, &def.clustering_key()).await;
                     if round.is_multiple_of(VACUUM_EVERY_ROUNDS) {
                         self.vacuum(&name).await;

@@ -164,7 +164,8 @@ pub fn copy_format(
 pub enum CopyLoad {
     /// Chunks are decoded into the write as they come.
     Streaming {
-        decoder: CopyDecoder,
+        /// Boxed: a decoder is several times the size of the other variant.
+        decoder: Box<CopyDecoder>,
         batches: mpsc::Sender<CopyChunk>,
         write: JoinHandle<apiary_engine::Result<WriteResult>>,
     },
@@ -203,7 +204,7 @@ impl CopyLoad {
             .await
             .map_err(from_engine)?;
         let load = CopyLoad::Streaming {
-            decoder,
+            decoder: Box::new(decoder),
             batches,
             write: tokio::spawn(write),
         };
@@ -645,12 +646,9 @@ mod tests {
             partition_by: vec![],
             created_at: String::new(),
             indexes: Vec::new(),
+            location: None,
         };
-        let name = FrameName {
-            hive: "h".into(),
-            boxname: "b".into(),
-            frame: "f".into(),
-        };
+        let name = FrameName::new("h", "b", "f").unwrap();
         let mut format = csv();
         format.header = true;
         let data = "id,note\n1,\"two\nlines\"\n2,plain\n3,\"a,b\"\n";

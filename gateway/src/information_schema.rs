@@ -584,6 +584,7 @@ mod tests {
             partition_by: vec![],
             created_at: String::new(),
             indexes: Vec::new(),
+            location: None,
         };
         let rows = column_rows("h", "b", "f", &def);
         let columns = VIEWS

@@ -157,7 +157,9 @@ class Apiary:
         return self._node.list_frames(hive, box)
 
     def get_frame(self, hive: str, box: str, frame: str) -> Dict[str, Any]:
-        """A frame's schema, partitioning, version, cells, rows and bytes."""
+        """A frame's schema, partitioning, indexes, version, cells, rows and
+        bytes, and ``location``: the URL of its Delta table, for other Delta
+        readers (a renamed frame keeps its directory)."""
         return json.loads(self._node.get_frame_json(hive, box, frame))
 
     # Traditional names for the same operations.

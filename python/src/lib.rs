@@ -323,6 +323,7 @@ impl NativeNode {
                 "partition_by": def.partition_by,
                 "indexes": def.indexes,
                 "created_at": def.created_at,
+                "location": catalog.frames().url(&name).as_str(),
                 "version": stats.version,
                 "cells": stats.cells,
                 "rows": stats.rows,

@@ -1,8 +1,8 @@
 """The rest of a frame's Delta lifecycle in SQL and the SDK: MERGE, RESTORE,
-ALTER TABLE … ADD COLUMN (and the SDK's evolve_schema), and CREATE/DROP
-INDEX as clustering keys. Each is checked through Apiary and through the
-deltalake package (and DuckDB reading the cells on a local root), on a
-local and an S3 root."""
+ALTER TABLE … ADD COLUMN (and the SDK's evolve_schema), ALTER COLUMN … TYPE,
+RENAME TO, and CREATE/DROP INDEX as clustering keys. Each is checked through
+Apiary, through the deltalake package and through DuckDB's Delta reader, on
+a local and an S3 root."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import datetime
 import json
 import time
 
-import duckdb
 import psycopg
 import pyarrow as pa
 import pytest
@@ -18,7 +17,7 @@ from deltalake import DeltaTable
 
 import apiary
 from test_gateway import free_port, start_server, stop_server
-from test_maintenance import FRAME, content
+from test_maintenance import FRAME, content, duckdb_delta_rows
 from test_differential import postgres  # noqa: F401  (fixture)
 from test_sdk import ap, rows  # noqa: F401  (ap: fixture)
 
@@ -28,14 +27,11 @@ def delta_table(storage: str, options, frame: str = "clicks") -> DeltaTable:
     return DeltaTable(uri, storage_options=options(uri))
 
 
-def duckdb_rows(storage: str, options, columns: str) -> list[tuple]:
-    """The frame's current rows as DuckDB reads its cells (local roots only:
-    DuckDB's Delta and S3 readers are extensions it downloads)."""
-    files = delta_table(storage, options).file_uris()
-    listed = ", ".join(f"'{f}'" for f in files)
-    return duckdb.sql(
-        f"SELECT {columns} FROM read_parquet([{listed}], union_by_name = true, hive_partitioning = true) ORDER BY 1"
-    ).fetchall()
+def duckdb_rows(ap, options, columns: str, frame: str = "clicks") -> list[tuple]:
+    """The frame's rows as DuckDB's Delta reader reads the table where
+    get_frame says it is."""
+    uri = ap.get_frame("analytics", "events", frame)["location"]
+    return duckdb_delta_rows(uri, options, columns)
 
 
 def newest_operation(ap) -> str:
@@ -71,8 +67,7 @@ def test_merge_inserts_updates_and_deletes_in_one_commit(ap, storage, delta_stor
     history = ap.query(f"DESCRIBE HISTORY {FRAME}").to_pylist()
     assert history[0]["operation"] == "MERGE" and history[0]["version"] == version + 1
     assert sorted(delta_table(storage, delta_storage_options).to_pandas()["event_id"]) == sorted(expected)
-    if "://" not in storage:
-        assert [r[0] for r in duckdb_rows(storage, delta_storage_options, "event_id")] == sorted(expected)
+    assert [r[0] for r in duckdb_rows(ap, delta_storage_options, "event_id")] == sorted(expected)
 
     # VALUES as the source, with column aliases; NOT MATCHED BY SOURCE.
     ap.query(
@@ -129,6 +124,7 @@ def test_restore_makes_an_earlier_version_current(ap, storage, delta_storage_opt
     assert content(ap) == kept
     assert newest_operation(ap) == "RESTORE"
     assert sorted(delta_table(storage, delta_storage_options).to_pandas()["event_id"]) == list(range(6))
+    assert [r[0] for r in duckdb_rows(ap, delta_storage_options, "event_id")] == list(range(6))
     # The versions in between are still there to read or restore.
     assert [r["event_id"] for r in ap.query(f'SELECT event_id FROM analytics.events."clicks@v{version + 2}"').to_pylist()] == [50]
     ap.query(f"RESTORE {FRAME} TO VERSION {version + 2}")
@@ -167,10 +163,9 @@ def test_add_column_keeps_old_rows_as_null(ap, storage, delta_storage_options):
     table = delta_table(storage, delta_storage_options).to_pandas().sort_values("event_id")
     assert list(table.columns)[-2:] == ["score", "note"]
     assert table["note"].tolist()[2] == "hi"
-    if "://" not in storage:
-        assert duckdb_rows(storage, delta_storage_options, "event_id, score") == [
-            (0, 1.0), (1, None), (10, 2.5), (20, None)
-        ]
+    assert duckdb_rows(ap, delta_storage_options, "event_id, score") == [
+        (0, 1.0), (1, None), (10, 2.5), (20, None)
+    ]
     # An earlier version reads the new columns as NULL.
     first = ap.query(f"DESCRIBE HISTORY {FRAME}").to_pylist()[-2]["version"]
     old = ap.query(f'SELECT event_id, score FROM analytics.events."clicks@v{first}" ORDER BY 1').to_pylist()
@@ -181,13 +176,123 @@ def test_add_column_keeps_old_rows_as_null(ap, storage, delta_storage_options):
         f"ALTER TABLE {FRAME} ADD COLUMN w INT DEFAULT 1": "default",
         f"ALTER TABLE {FRAME} DROP COLUMN note": "column mapping",
         f"ALTER TABLE {FRAME} RENAME COLUMN note TO memo": "column mapping",
-        f"ALTER TABLE {FRAME} ALTER COLUMN duration_ms TYPE DOUBLE PRECISION": "type-widening",
+        f"ALTER TABLE {FRAME} ALTER COLUMN duration_ms TYPE DOUBLE PRECISION": "only widen",
         f'ALTER TABLE {FRAME} ADD COLUMN "../x" INT': "name",
     }
     for sql, message in refused.items():
         with pytest.raises(apiary.ApiaryError, match=message):
             ap.query(sql)
     assert len(ap.get_frame("analytics", "events", "clicks")["schema"]) == 7
+
+
+def located_table(ap, frame: str, options) -> DeltaTable:
+    """The frame's Delta table where get_frame says it is."""
+    uri = ap.get_frame("analytics", "events", frame)["location"]
+    return DeltaTable(uri, storage_options=options(uri))
+
+
+def test_rename_keeps_the_frame_its_history_and_indexes(ap, storage, delta_storage_options):
+    ap.write_to_frame("analytics", "events", "clicks", rows(3))
+    ap.query(f"CREATE INDEX clicks_user ON {FRAME} (user_id)")
+    history = ap.query(f"DESCRIBE HISTORY {FRAME}").to_pylist()
+    ap.query(f"ALTER TABLE {FRAME} RENAME TO visits")
+    assert ap.list_frames("analytics", "events") == ["visits"]
+    with pytest.raises(apiary.ApiaryError, match="not found"):
+        ap.query(f"SELECT * FROM {FRAME}")
+    visits = "analytics.events.visits"
+    # Same Delta table: its history, versions and index come along.
+    assert ap.query(f"DESCRIBE HISTORY {visits}").to_pylist() == history
+    assert ap.get_frame("analytics", "events", "visits")["indexes"] == [{"name": "clicks_user", "columns": ["user_id"]}]
+    ap.write_to_frame("analytics", "events", "visits", rows(1, start=10))
+    ap.query(f"INSERT INTO {visits} VALUES (11, 'u', '/p', 1, 'us')")
+    ids = lambda sql: [r["event_id"] for r in ap.query(sql).to_pylist()]  # noqa: E731
+    assert ids(f"SELECT event_id FROM {visits} ORDER BY 1") == [0, 1, 2, 10, 11]
+    first = history[-1]["version"]
+    assert ids(f'SELECT event_id FROM analytics.events."visits@v{first + 1}" ORDER BY 1') == [0, 1, 2]
+    # The cells stayed where they were; other Delta readers find them there.
+    location = ap.get_frame("analytics", "events", "visits")["location"]
+    assert location.rstrip("/").endswith("analytics/events/clicks")
+    assert sorted(located_table(ap, "visits", delta_storage_options).to_pandas()["event_id"]) == [0, 1, 2, 10, 11]
+    assert duckdb_rows(ap, delta_storage_options, "event_id", "visits") == [(0,), (1,), (2,), (10,), (11,)]
+    # A new frame under the old name gets a directory of its own, and
+    # dropping the renamed frame leaves it alone.
+    ap.query(f"CREATE TABLE {FRAME} (event_id BIGINT NOT NULL, note TEXT)")
+    ap.query(f"INSERT INTO {FRAME} VALUES (7, 'new')")
+    assert ap.get_frame("analytics", "events", "clicks")["location"] != location
+    assert ids(f"SELECT event_id FROM {visits} ORDER BY 1") == [0, 1, 2, 10, 11]
+    for sql, message in {
+        f"ALTER TABLE {visits} RENAME TO clicks": "already exists",
+        f"ALTER TABLE {visits} RENAME TO visits": "already exists",
+        f"ALTER TABLE {visits} RENAME TO other.visits2": "within its box",
+        f'ALTER TABLE {visits} RENAME TO "../x"': "name",
+        f"ALTER TABLE {visits} RENAME TO v2, ADD COLUMN z INT": "on its own",
+        "ALTER TABLE analytics.events.nope RENAME TO v3": "does not exist",
+    }.items():
+        with pytest.raises(apiary.ApiaryError, match=message):
+            ap.query(sql)
+    ap.query("ALTER TABLE IF EXISTS analytics.events.nope RENAME TO v3")
+    ap.query(f"DROP TABLE {visits}")
+    assert ap.query(f"SELECT event_id, note FROM {FRAME}").to_pylist() == [{"event_id": 7, "note": "new"}]
+    assert located_table(ap, "clicks", delta_storage_options).to_pandas()["note"].tolist() == ["new"]
+    assert duckdb_rows(ap, delta_storage_options, "event_id, note") == [(7, "new")]
+    # A frame renamed back to its first name is where it always was.
+    ap.query(f"ALTER TABLE {FRAME} RENAME TO notes")
+    ap.query("ALTER TABLE analytics.events.notes RENAME TO clicks")
+    assert ap.query(f"SELECT note FROM {FRAME}").to_pylist() == [{"note": "new"}]
+
+
+def test_widening_a_column_keeps_every_value(ap, storage, delta_storage_options):
+    ap.query(
+        "CREATE TABLE analytics.events.w (id INTEGER NOT NULL, x REAL, d NUMERIC(5,2), "
+        "s VARCHAR(3), p SMALLINT) PARTITIONED BY (p)"
+    )
+    ap.query(
+        "INSERT INTO analytics.events.w VALUES (2147483647, 1.5, 123.45, 'abc', 1), "
+        "(-2147483648, NULL, -0.01, NULL, 2), (0, -2.25, NULL, 'x', 1)"
+    )
+    before = ap.query("SELECT * FROM analytics.events.w ORDER BY id").to_pylist()
+    version = ap.get_frame("analytics", "events", "w")["version"]
+    with pytest.raises(apiary.ApiaryError):
+        ap.query("INSERT INTO analytics.events.w VALUES (3000000000, 0, 0, 'toolong', 1)")
+    ap.query(
+        "ALTER TABLE analytics.events.w ALTER COLUMN id TYPE BIGINT, "
+        "ALTER COLUMN x SET DATA TYPE DOUBLE PRECISION, ALTER COLUMN d TYPE NUMERIC(9,3)"
+    )
+    # A longer varchar changes only the declaration: no commit.
+    at = ap.get_frame("analytics", "events", "w")["version"]
+    ap.query("ALTER TABLE analytics.events.w ALTER COLUMN s TYPE VARCHAR(10)")
+    assert ap.get_frame("analytics", "events", "w")["version"] == at > version
+    types = {c["name"]: c["type"] for c in ap.get_frame("analytics", "events", "w")["schema"]}
+    assert types == {"id": "int64", "x": "float64", "d": "decimal(9,3)", "s": "varchar(10)", "p": "int16"}
+    after = ap.query("SELECT * FROM analytics.events.w ORDER BY id").to_pylist()
+    assert after == before
+    assert ap.query("SELECT arrow_typeof(id) AS t FROM analytics.events.w LIMIT 1").to_pylist() == [{"t": "Int64"}]
+    ap.query("INSERT INTO analytics.events.w VALUES (3000000000, 0.1, 123456.789, 'longer', 1)")
+    assert ap.query("SELECT max(id) AS m FROM analytics.events.w").to_pylist() == [{"m": 3000000000}]
+    # Other Delta readers see the wider types and the same values.
+    table = located_table(ap, "w", delta_storage_options)
+    schema = pa.schema(table.schema().to_arrow())
+    assert (schema.field("id").type, schema.field("x").type) == (pa.int64(), pa.float64())
+    assert schema.field("d").type == pa.decimal128(9, 3)
+    assert sorted(table.to_pandas()["id"].tolist()) == [-2147483648, 0, 2147483647, 3000000000]
+    assert duckdb_rows(ap, delta_storage_options, "id, typeof(id), x", "w") == [
+        (-2147483648, "BIGINT", None), (0, "BIGINT", -2.25), (2147483647, "BIGINT", 1.5),
+        (3000000000, "BIGINT", 0.1),
+    ]
+    # The versions before the change still read, in the wider types.
+    old = ap.query(f'SELECT id FROM analytics.events."w@v{version}" ORDER BY id').to_pylist()
+    assert [r["id"] for r in old] == [-2147483648, 0, 2147483647]
+    for sql, message in {
+        "ALTER TABLE analytics.events.w ALTER COLUMN id TYPE INTEGER": "only widen",
+        "ALTER TABLE analytics.events.w ALTER COLUMN s TYPE INTEGER": "only widen",
+        "ALTER TABLE analytics.events.w ALTER COLUMN s TYPE VARCHAR(2)": "only widen",
+        "ALTER TABLE analytics.events.w ALTER COLUMN p TYPE INTEGER": "partition",
+        "ALTER TABLE analytics.events.w ALTER COLUMN id TYPE NUMERIC(30,0) USING id": "USING",
+        "ALTER TABLE analytics.events.w ALTER COLUMN nope TYPE BIGINT": "nope",
+    }.items():
+        with pytest.raises(apiary.ApiaryError, match=message):
+            ap.query(sql)
+    assert ap.query("SELECT count(*) AS n FROM analytics.events.w").to_pylist() == [{"n": 4}]
 
 
 def test_sdk_writes_evolve_the_schema_only_when_asked(ap, storage, delta_storage_options):
@@ -234,6 +339,7 @@ def test_indexes_are_clustering_keys(ap, storage, delta_storage_options):
     assert (second["files_removed"], second["files_added"]) == (3, 3)
     assert content(ap) == before
     assert sorted(delta_table(storage, delta_storage_options).to_pandas()["event_id"]) == list(range(12))
+    assert [r[0] for r in duckdb_rows(ap, delta_storage_options, "event_id")] == list(range(12))
     ap.query("DROP INDEX analytics.events.clicks_user")
     with pytest.raises(apiary.ApiaryError, match="does not exist"):
         ap.query("DROP INDEX analytics.events.clicks_user")
@@ -338,7 +444,8 @@ def test_maintenance_while_four_write_and_two_read(s3_env, tmp_path, monkeypatch
     storage = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/{tmp_path.name}"
     monkeypatch.setenv("APIARY_AUTO_MAINTENANCE", "on")
     monkeypatch.setenv("APIARY_MAINTENANCE_INTERVAL", "1s")
-    monkeypatch.setenv("APIARY_MAINTENANCE_SMALL_CELLS", "6")
+    # Low, so that the maintainer finds work between the OPTIMIZEs below.
+    monkeypatch.setenv("APIARY_MAINTENANCE_SMALL_CELLS", "2")
     with apiary.Apiary("maintainer", storage=storage) as ap:
         ap.create_hive("analytics")
         ap.create_box("analytics", "events")
@@ -386,9 +493,72 @@ def test_maintenance_while_four_write_and_two_read(s3_env, tmp_path, monkeypatch
         uri = storage + "/analytics/events/clicks"
         table = DeltaTable(uri, storage_options=delta_storage_options(uri))
         assert sorted(table.to_pandas()["event_id"]) == sorted(acknowledged)
+        assert [r[0] for r in duckdb_delta_rows(uri, delta_storage_options, "event_id")] == sorted(acknowledged)
         assert rounds >= 2 and deleted > 0, (rounds, deleted)
         writers = {r["writer"] or "" for r in ap.query("DESCRIBE HISTORY analytics.events.clicks").to_pylist()}
         assert any(w.startswith("auto-maintenance@") for w in writers), writers
+
+
+INSERTER = """
+import json, sys, time
+import apiary
+from apiary import Apiary
+storage, index, commits = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+frame = "w"
+with Apiary(f"inserter{index}", storage=storage) as ap:
+    for k in range(commits):
+        i = index * 1000 + k
+        for attempt in range(20):
+            try:
+                ap.query(f"INSERT INTO analytics.events.{frame} VALUES ({i}, 'x')")
+                break
+            except apiary.ApiaryError as e:
+                # The frame was renamed, or a change of its schema won the
+                # race to commit: neither wrote the row, so write it again.
+                if "not found" in str(e) or "does not exist" in str(e):
+                    frame = "w2"
+                time.sleep(0.05)
+        else:
+            raise SystemExit(f"row {i} never committed")
+        print(json.dumps(i), flush=True)
+        time.sleep(0.05)
+"""
+
+
+def test_appends_racing_a_widening_and_a_rename_lose_nothing(s3_env, tmp_path):
+    """Three processes insert while the frame's column is widened (a rewrite
+    of every cell) and then the frame is renamed: every acknowledged row is
+    there exactly once, in the wider type, under the new name."""
+    import os
+    import subprocess
+    import sys
+
+    storage = f"s3://{s3_env['APIARY_TEST_S3_BUCKET']}/{tmp_path.name}"
+    with apiary.Apiary("changer", storage=storage) as ap:
+        ap.create_hive("analytics")
+        ap.create_box("analytics", "events")
+        ap.query("CREATE TABLE analytics.events.w (id INTEGER NOT NULL, k TEXT)")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")]))
+        inserters = [
+            subprocess.Popen([sys.executable, "-c", INSERTER, storage, str(i), "40"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for i in range(3)
+        ]
+        while ap.query("SELECT count(*) AS n FROM analytics.events.w").to_pylist()[0]["n"] < 10:
+            time.sleep(0.1)
+        ap.query("ALTER TABLE analytics.events.w ALTER COLUMN id TYPE BIGINT")
+        ap.query("ALTER TABLE analytics.events.w RENAME TO w2")
+        # Both changes ran while rows were still being appended.
+        assert any(w.poll() is None for w in inserters)
+        acknowledged = []
+        for w in inserters:
+            out, err = w.communicate(timeout=300)
+            assert w.returncode == 0, err
+            acknowledged += [json.loads(line) for line in out.splitlines()]
+        assert len(acknowledged) == 3 * 40
+        got = ap.query("SELECT id FROM analytics.events.w2").column(0).to_pylist()
+        assert sorted(got) == sorted(acknowledged)
+        assert ap.query("SELECT arrow_typeof(id) AS t FROM analytics.events.w2 LIMIT 1").to_pylist() == [{"t": "Int64"}]
 
 
 def test_optimize_where_compacts_the_selected_partitions(ap, storage, delta_storage_options):
@@ -496,6 +666,8 @@ DIFFERENTIAL = [
     "MERGE INTO lifecycle_t t USING (SELECT 1 AS id) s ON t.id = s.nope WHEN MATCHED THEN DELETE",
     "MERGE INTO lifecycle_t t USING (SELECT 2 AS id UNION ALL SELECT 2) s ON t.id = s.id "
     "WHEN MATCHED THEN UPDATE SET v = 'x'",
+    "MERGE INTO lifecycle_t t USING (SELECT 2 AS id UNION ALL SELECT 2) s ON t.id = s.id "
+    "WHEN MATCHED THEN DELETE",
     "MERGE INTO lifecycle_t t USING (SELECT 1 AS id) ON true WHEN MATCHED THEN DELETE",
     "ALTER TABLE lifecycle_t ADD COLUMN n INTEGER",
     "ALTER TABLE lifecycle_t ADD COLUMN IF NOT EXISTS n BIGINT",
@@ -507,6 +679,18 @@ DIFFERENTIAL = [
     "DROP INDEX lifecycle_v",
     "DROP INDEX lifecycle_v",
     "DROP INDEX IF EXISTS lifecycle_v",
+    "SELECT id, v, n FROM lifecycle_t ORDER BY id",
+    "ALTER TABLE lifecycle_t ALTER COLUMN n TYPE BIGINT",
+    "ALTER TABLE lifecycle_t ALTER COLUMN n SET DATA TYPE BIGINT",
+    "ALTER TABLE lifecycle_t ALTER COLUMN nope TYPE BIGINT",
+    "INSERT INTO lifecycle_t VALUES (9, 'z', 5000000000)",
+    "ALTER TABLE lifecycle_t RENAME TO lifecycle_r",
+    "SELECT count(*) FROM lifecycle_t",
+    "SELECT id, v, n FROM lifecycle_r ORDER BY id",
+    "ALTER TABLE lifecycle_r RENAME TO lifecycle_r",
+    "ALTER TABLE lifecycle_nope RENAME TO lifecycle_x",
+    "ALTER TABLE IF EXISTS lifecycle_nope RENAME TO lifecycle_x",
+    "ALTER TABLE lifecycle_r RENAME TO lifecycle_t",
     "SELECT id, v, n FROM lifecycle_t ORDER BY id",
 ]
 

@@ -1,15 +1,18 @@
 """A frame's upkeep in SQL: OPTIMIZE compacts cells, VACUUM deletes files no
 version within the retention needs, DESCRIBE HISTORY lists commits, TRUNCATE
-empties a frame. Each keeps every row it should (checked through Apiary and
-through the deltalake package) on a local and an S3 root."""
+empties a frame. Each keeps every row it should (checked through Apiary,
+the deltalake package and DuckDB's Delta reader) on a local and an S3
+root."""
 
 from __future__ import annotations
 
 import datetime
+import importlib
 import os
 import time
 from pathlib import Path
 
+import duckdb
 import psycopg
 import pytest
 from deltalake import DeltaTable
@@ -31,9 +34,32 @@ def cells(ap: Apiary) -> int:
     return ap.query(f"DESCRIBE {FRAME}").column("cells")[0].as_py()
 
 
+def duckdb_delta_rows(uri: str, options, columns: str) -> list[tuple]:
+    """The rows of the Delta table at `uri` as DuckDB's own Delta reader
+    reads them (its extensions come from pip: nothing is downloaded)."""
+    con = duckdb.connect()
+    for extension in ("delta", "httpfs"):
+        package = importlib.import_module(f"duckdb_extension_{extension}")
+        binary = Path(package.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+        con.execute(f"INSTALL '{binary / extension}.duckdb_extension'")
+        con.execute(f"LOAD {extension}")
+    if uri.startswith("s3://"):
+        s3 = options(uri)
+        con.execute(
+            "CREATE SECRET (TYPE s3, KEY_ID ?, SECRET ?, REGION ?, ENDPOINT ?, URL_STYLE 'path', USE_SSL false)",
+            [s3["AWS_ACCESS_KEY_ID"], s3["AWS_SECRET_ACCESS_KEY"], s3["AWS_REGION"],
+             s3["AWS_ENDPOINT_URL"].split("://", 1)[1]],
+        )
+    return con.execute(f"SELECT {columns} FROM delta_scan('{uri}') ORDER BY 1").fetchall()
+
+
 def delta_rows(storage: str, options) -> list[int]:
+    """The frame's event ids as the deltalake package reads them, after
+    checking that DuckDB's Delta reader reads the same."""
     uri = storage.rstrip("/") + "/analytics/events/clicks"
-    return sorted(DeltaTable(uri, storage_options=options(uri)).to_pandas()["event_id"])
+    ids = sorted(DeltaTable(uri, storage_options=options(uri)).to_pandas()["event_id"])
+    assert [r[0] for r in duckdb_delta_rows(uri, options, "event_id")] == ids
+    return ids
 
 
 def test_optimize_compacts_small_cells_and_keeps_every_row(ap, storage, delta_storage_options):
