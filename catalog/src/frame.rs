@@ -663,7 +663,8 @@ impl Frames {
                     frame: frame(),
                     detail: format!(
                         "{e}; the frame's columns changed while this statement ran (an ALTER \
-                         TABLE), so it committed nothing; run it again"
+                         TABLE), so it committed nothing; run it again (and run the ALTER \
+                         TABLE again if it was interrupted)"
                     ),
                 },
                 e => Error::delta(frame(), e),

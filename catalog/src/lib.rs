@@ -5,8 +5,8 @@
 //! (databases), boxes (schemas) and frames (tables) under `_apiary/registry/`,
 //! and each frame's data as a Delta Lake table under `{hive}/{box}/{frame}/`
 //! (a renamed frame keeps the directory it had; [`frame`]). Names are
-//! checked by [`names`] before they reach storage. [`provider::HiveList`] exposes it all to DataFusion, which the engine
-//! crate uses to run SQL.
+//! checked by [`names`] before they reach storage. [`provider::HiveList`]
+//! exposes it all to DataFusion, which the engine crate uses to run SQL.
 //!
 //! Flow of a write: `Catalog::write` → registry lookup → [`frame::conform`]
 //! (validation and safe casts) → delta-rs write and conditional-put commit.

@@ -386,6 +386,8 @@ async fn alter_table(session: &Session, alter: &AlterTable) -> Result<Outcome> {
             }
         }
     }
+    // Every change is checked before the first is made, so that a refused
+    // one does not leave the statement half applied.
     for (column, declared) in &retyped {
         let current = def.columns.iter().find(|c| &c.name == column);
         if let (Some(current), Ok(to)) = (current, ColumnType::parse(declared)) {
